@@ -1,0 +1,78 @@
+"""Which patches run on a target, on which files, and the change set they produce together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from patcher.changeset import ChangeSet, FileChange, Validator
+from patcher.errors import InputError
+from patcher.parts import PatchResult
+from patcher.textio import read_text
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user chose on the command line, shared by every patch."""
+
+    target: Path
+    force: bool = False
+    model_file: Path | None = None
+    workflow_file: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FilePatch:
+    """One patch and how it finds its file; `locate` returns None when the target has no such file."""
+
+    name: str
+    locate: Callable[[Options], Path]
+    apply: Callable[[str, str, bool], PatchResult]
+    validator: Validator | None = None
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    patch: FilePatch
+    change: FileChange
+    result: PatchResult
+
+
+def file_patches() -> list[FilePatch]:
+    """Every patch, in the order the diff shows them. Imported late to keep start-up cheap."""
+    from patcher import model_patch
+
+    return [model_patch.FILE_PATCH]
+
+
+def plan(options: Options) -> tuple[ChangeSet, list[PlannedFile]]:
+    """Compute every file's new text without writing anything."""
+    check_target_folder(options.target)
+    changes = ChangeSet()
+    planned = []
+    for patch in file_patches():
+        path = patch.locate(options)
+        relative = shown_path(path, options.target)
+        before = read_text(path, relative)
+        result = patch.apply(before, relative, options.force)
+        change = FileChange(path=path, relative=relative, before=before, after=result.new_text)
+        changes.add(change, patch.validator)
+        planned.append(PlannedFile(patch, change, result))
+    return changes, planned
+
+
+def check_target_folder(target: Path) -> None:
+    if not target.exists():
+        raise InputError(str(target), "target folder not found")
+    if not target.is_dir():
+        raise InputError(str(target), "not a folder; give the path of a clone of the echoself repository")
+
+
+def shown_path(path: Path, target: Path) -> str:
+    """The path relative to the target, as diffs and messages show it; absolute when outside."""
+    try:
+        return path.resolve().relative_to(target.resolve()).as_posix()
+    except ValueError:
+        return str(path)
