@@ -31,9 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_arguments(apply)
     apply.add_argument("--dry-run", action="store_true", help="print the unified diff and write nothing")
     apply.add_argument("--force", action="store_true", help="overwrite parts that differ from what this version writes")
+    add_ship_arguments(apply)
 
     check = commands.add_parser("check", help="exit 0 when the patch is fully applied, 1 and the pending diff when not")
     add_target_arguments(check)
+
+    verify = commands.add_parser(
+        "verify", help="train the patched target for a few steps on this machine, in a temporary folder"
+    )
+    add_target_arguments(verify)
+    verify.add_argument("--timeout", type=float, default=600, metavar="SECONDS", help="time limit for the training run")
     return parser
 
 
@@ -45,7 +52,29 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the model file, relative to PATH; default nanecho_model.py, else NanEcho/nanecho_model.py",
     )
+    parser.add_argument(
+        "--workflow-file",
+        type=Path,
+        metavar="FILE",
+        help="the training workflow, relative to PATH; default .github/workflows/netrain-cached.yml",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
+
+
+def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
+    ship = parser.add_argument_group("commit, push and dispatch")
+    ship.add_argument("--push", action="store_true", help="commit the patched files on a branch and push it")
+    ship.add_argument("--dispatch", action="store_true", help="after the push, dispatch the training workflow on the branch")
+    ship.add_argument("--branch", default="rat/reservoir-transformer", help="branch to commit on (default: %(default)s)")
+    ship.add_argument("--remote", default="origin", help="git remote to push to (default: %(default)s)")
+    ship.add_argument(
+        "--input", action="append", default=[], metavar="KEY=VALUE",
+        help="workflow input for the dispatch, repeatable; model_type=RAT unless given",
+    )
+    ship.add_argument("--repo", metavar="OWNER/NAME", help="GitHub repository; default read from the remote's URL")
+    ship.add_argument("--api-url", metavar="URL", help="GitHub API base URL, for GitHub Enterprise")
+    ship.add_argument("--watch", action="store_true", help="follow the dispatched run until it completes")
+    ship.add_argument("--allow-dirty", action="store_true", help="allow uncommitted changes in the files the patch touches")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if arguments.command == "check":
             return run_check(arguments)
+        if arguments.command == "verify":
+            from patcher import verify
+
+            return verify.run(arguments)
         return run_apply(arguments)
     except PatcherError as error:
         print(f"patcher: error: {error}", file=sys.stderr)
@@ -66,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
 def options_from(arguments: argparse.Namespace, force: bool = False):
     from patcher.plan import Options
 
-    return Options(target=arguments.target, force=force, model_file=arguments.model_file)
+    return Options(
+        target=arguments.target,
+        force=force,
+        model_file=arguments.model_file,
+        workflow_file=arguments.workflow_file,
+    )
 
 
 def run_apply(arguments: argparse.Namespace) -> int:
@@ -86,8 +124,17 @@ def run_apply(arguments: argparse.Namespace) -> int:
         report_parts(planned, dry_run=True)
         return EXIT_OK
 
+    shipping = arguments.push or arguments.dispatch
+    if shipping:
+        # GitPython and PyGithub load only here, so that a plain apply stays cheap.
+        from patcher import ship
+
+        ship.preflight(arguments, changes, planned)
+
     changes.write()
     report_parts(planned, dry_run=False)
+    if shipping:
+        return ship.publish(arguments, changes, planned)
     return EXIT_OK
 
 
