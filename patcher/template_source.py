@@ -1,0 +1,72 @@
+"""Read the injected source out of the template modules shipped as `patcher.templates`."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import libcst as cst
+
+from patcher.python_source import defined_name, import_bindings, is_import
+
+STAND_IN_MODULE = "patcher.templates.target_block"
+STAND_IN_BLOCK = "TargetBlock"
+SETTINGS_CLASS = "ReservoirSettings"
+RAT_BLOCK = "RATBlock"
+
+
+@dataclass(frozen=True)
+class Template:
+    """The parts of the templates that the model patch inserts."""
+
+    imports: tuple[cst.SimpleStatementLine, ...]
+    definitions: tuple[cst.BaseCompoundStatement | cst.SimpleStatementLine, ...]
+    fields: tuple[cst.SimpleStatementLine, ...]
+    post_init: cst.FunctionDef
+
+    @property
+    def definition_names(self) -> tuple[str, ...]:
+        return tuple(defined_name(statement) for statement in self.definitions)
+
+
+@functools.lru_cache(maxsize=1)
+def load_template() -> Template:
+    rat = _parse("rat.py")
+    settings = _parse("settings.py")
+    imports = tuple(statement for statement in rat.body if is_import(statement) and not _imports_stand_in(statement))
+    definitions = tuple(statement for statement in rat.body if not is_import(statement) and not _is_docstring(statement))
+    settings_class = next(
+        statement
+        for statement in settings.body
+        if isinstance(statement, cst.ClassDef) and statement.name.value == SETTINGS_CLASS
+    )
+    fields = tuple(
+        statement
+        for statement in settings_class.body.body
+        if isinstance(statement, cst.SimpleStatementLine) and isinstance(statement.body[0], cst.AnnAssign)
+    )
+    post_init = next(
+        statement
+        for statement in settings_class.body.body
+        if isinstance(statement, cst.FunctionDef) and statement.name.value == "__post_init__"
+    )
+    return Template(imports=imports, definitions=definitions, fields=fields, post_init=post_init)
+
+
+def _parse(name: str) -> cst.Module:
+    source = resources.files("patcher.templates").joinpath(name).read_text(encoding="utf-8")
+    return cst.parse_module(source)
+
+
+def _imports_stand_in(statement: cst.SimpleStatementLine) -> bool:
+    return any(target.startswith(STAND_IN_MODULE + ".") for target in import_bindings(statement).values())
+
+
+def _is_docstring(statement: cst.CSTNode) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
