@@ -57,11 +57,11 @@ def locate_model_file(options: Options) -> Path:
     )
 
 
-def patch_model(text: str, shown_as: str, force: bool = False) -> PatchResult:
+def patch_model(text: str, shown_as: str, force: bool = False, template: Template | None = None) -> PatchResult:
     """Return the model file's new text and the status of each part."""
     module = parse_python(text, shown_as)
     shape = find_model_shape(module, shown_as)
-    template = load_template()
+    template = template or load_template()
     body = list(module.body)
     parts = []
 
@@ -77,7 +77,7 @@ def patch_model(text: str, shown_as: str, force: bool = False) -> PatchResult:
     parts.append(selection_part)
 
     module = module.with_changes(body=body)
-    module, imports_part = _patch_imports(module, template)
+    module, imports_part = _patch_imports(module, template, shown_as)
     parts.insert(0, imports_part)
     return PatchResult(new_text=module.code, parts=tuple(parts))
 
@@ -255,7 +255,7 @@ def _patch_block_selection(model: cst.ClassDef, shape: ModelShape, force: bool) 
 # --- imports ------------------------------------------------------------------------------------------
 
 
-def _patch_imports(module: cst.Module, template: Template) -> tuple[cst.Module, Part]:
+def _patch_imports(module: cst.Module, template: Template, shown_as: str) -> tuple[cst.Module, Part]:
     body = list(module.body)
     bound: dict[str, str] = {}
     for statement in body:
@@ -265,7 +265,7 @@ def _patch_imports(module: cst.Module, template: Template) -> tuple[cst.Module, 
     for statement in template.imports:
         for name, target in import_bindings(statement).items():
             if name in bound and bound[name] != target:
-                raise InputError("model file", f"the name `{name}` is bound to {bound[name]}; the RAT classes need it as {target}")
+                raise InputError(shown_as, f"the name `{name}` is bound to {bound[name]}; the RAT classes need it as {target}")
         if any(name not in bound for name in import_bindings(statement)):
             needed.append(with_blank_lines(statement, 0))
 
@@ -287,7 +287,6 @@ def _insert_first(module: cst.Module, statements: list) -> cst.Module:
         header, attached = _split_header(list(module.header))
         body[0] = body[0].with_changes(leading_lines=attached + list(body[0].leading_lines))
         module = module.with_changes(header=header)
-        statements = statements[:-1] + [statements[-1]]
     body[position:position] = statements
     return module.with_changes(body=body)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import libcst as cst
 
@@ -30,10 +31,11 @@ class Template:
         return tuple(defined_name(statement) for statement in self.definitions)
 
 
-@functools.lru_cache(maxsize=1)
-def load_template() -> Template:
-    rat = _parse("rat.py")
-    settings = _parse("settings.py")
+@functools.lru_cache(maxsize=4)
+def load_template(directory: Path | None = None) -> Template:
+    """Read the templates shipped with the patcher, or those in `directory` (tests use small ones)."""
+    rat = _parse("rat.py", directory)
+    settings = _parse("settings.py", directory)
     imports = tuple(statement for statement in rat.body if is_import(statement) and not _imports_stand_in(statement))
     definitions = tuple(statement for statement in rat.body if not is_import(statement) and not _is_docstring(statement))
     settings_class = next(
@@ -54,8 +56,11 @@ def load_template() -> Template:
     return Template(imports=imports, definitions=definitions, fields=fields, post_init=post_init)
 
 
-def _parse(name: str) -> cst.Module:
-    source = resources.files("patcher.templates").joinpath(name).read_text(encoding="utf-8")
+def _parse(name: str, directory: Path | None) -> cst.Module:
+    if directory is None:
+        source = resources.files("patcher.templates").joinpath(name).read_text(encoding="utf-8")
+    else:
+        source = (directory / name).read_text(encoding="utf-8")
     return cst.parse_module(source)
 
 

@@ -1,0 +1,48 @@
+"""A model file with a docstring and a future import, which must stay first."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+import torch
+
+
+@dataclass
+class Config:
+    """Settings."""
+    n_embd: int = 8
+
+    # RAT settings
+    model_type: str = "NanEcho"
+    reservoir_units: int = 8
+
+    def __post_init__(self):
+        if self.model_type not in ("NanEcho", "RAT"):
+            raise ValueError("unknown model_type")
+
+
+class Block(nn.Module):
+    def __init__(self, config, layer_idx):
+        super().__init__()
+        self.mlp = nn.Identity()
+
+
+class EchoReservoir(nn.Module):
+    def forward(self, inputs):
+        return torch.tanh(inputs)
+
+
+class RATBlock(Block):
+    def __init__(self, config, layer_idx):
+        super().__init__(config, layer_idx)
+        self.mlp = nn.Sequential(EchoReservoir())
+
+
+class Model(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        self.blocks = nn.ModuleList([
+            (RATBlock if self.config.model_type == "RAT" else Block)(self.config, i)
+            for i in range(4)
+        ])
