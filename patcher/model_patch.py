@@ -28,7 +28,7 @@ from patcher.python_source import (
     same_meaning,
     with_blank_lines,
 )
-from patcher.template_source import STAND_IN_BLOCK, Template, load_template
+from patcher.template_source import Template, load_template
 
 DESCRIPTION = "Add the RAT classes, the reservoir config fields and the model_type switch to the model file."
 MODEL_FILE_CANDIDATES = ("nanecho_model.py", "NanEcho/nanecho_model.py")
@@ -57,11 +57,14 @@ def locate_model_file(options: Options) -> Path:
     )
 
 
-def patch_model(text: str, shown_as: str, force: bool = False, template: Template | None = None) -> PatchResult:
-    """Return the model file's new text and the status of each part."""
+def patch_model(text: str, shown_as: str, force: bool = False, template_directory: Path | None = None) -> PatchResult:
+    """Return the model file's new text and the status of each part.
+
+    `template_directory` replaces the shipped templates; the tests use small ones.
+    """
     module = parse_python(text, shown_as)
     shape = find_model_shape(module, shown_as)
-    template = template or load_template()
+    template = load_template(template_directory, shape.block_name)
     body = list(module.body)
     parts = []
 
@@ -183,7 +186,7 @@ def _patch_check(statements: list, template: Template, force: bool) -> tuple[lis
 
 
 def _patch_rat_classes(body: list, shape: ModelShape, template: Template, force: bool) -> tuple[list, Part]:
-    wanted = _adapted_definitions(template, shape.block_name)
+    wanted = list(template.definitions)
     names = [defined_name(statement) for statement in wanted]
     present = {defined_name(statement): index for index, statement in enumerate(body) if defined_name(statement) in names}
 
@@ -222,21 +225,6 @@ def _replace_definitions(body: list, present: dict[str, int], wanted: list) -> l
     return kept[:position] + [with_blank_lines(statement, gap) for statement in wanted] + kept[position:]
 
 
-class _RenameStandIn(cst.CSTTransformer):
-    def __init__(self, block_name: str) -> None:
-        self.block_name = block_name
-
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
-        if original_node.value == STAND_IN_BLOCK:
-            return updated_node.with_changes(value=self.block_name)
-        return updated_node
-
-
-def _adapted_definitions(template: Template, block_name: str) -> list:
-    rename = _RenameStandIn(block_name)
-    return [statement.visit(rename) for statement in template.definitions]
-
-
 # --- the block selection ------------------------------------------------------------------------------
 
 
@@ -244,12 +232,25 @@ def _patch_block_selection(model: cst.ClassDef, shape: ModelShape, force: bool) 
     wanted = cst.parse_expression(f'({RAT_BLOCK} if {shape.config_argument}.model_type == "RAT" else {shape.block_name})')
     current = shape.block_call.func
     if isinstance(current, cst.Name):
-        return model.deep_replace(current, wanted), Part(BLOCK_SELECTION, Status.ADDED)
+        return _replace_in_method(model, shape, current, wanted), Part(BLOCK_SELECTION, Status.ADDED)
     if same_meaning(current, wanted):
         return model, Part(BLOCK_SELECTION, Status.APPLIED)
     if not force:
         return model, Part(BLOCK_SELECTION, Status.CONFLICT, f"the block list calls `{code_of(current)}`, expected `{code_of(wanted)}`")
-    return model.deep_replace(current, wanted), Part(BLOCK_SELECTION, Status.REPLACED)
+    return _replace_in_method(model, shape, current, wanted), Part(BLOCK_SELECTION, Status.REPLACED)
+
+
+def _replace_in_method(model: cst.ClassDef, shape: ModelShape, old: cst.CSTNode, new: cst.CSTNode) -> cst.ClassDef:
+    """Replace `old` inside the one method statement that holds it; a replace over the whole class costs more."""
+    members = list(model.body.body)
+    position = next(
+        index for index, item in enumerate(members) if isinstance(item, cst.FunctionDef) and item.name.value == shape.method_name
+    )
+    method = members[position]
+    statements = list(method.body.body)
+    statements[shape.statement_index] = statements[shape.statement_index].deep_replace(old, new)
+    members[position] = method.with_changes(body=method.body.with_changes(body=statements))
+    return model.with_changes(body=model.body.with_changes(body=members))
 
 
 # --- imports ------------------------------------------------------------------------------------------

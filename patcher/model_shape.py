@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import libcst as cst
-import libcst.matchers as m
 
 from patcher.errors import InputError
 from patcher.python_source import code_of, dotted_name
@@ -31,21 +30,26 @@ class ModelShape:
     block_name: str
     block_call: cst.Call
     config_argument: str
+    # The statement of the model's method that holds the block list, and where it is.
+    method_name: str
+    statement_index: int
 
 
 def find_model_shape(module: cst.Module, shown_as: str) -> ModelShape:
     classes = {statement.name.value: index for index, statement in enumerate(module.body) if isinstance(statement, cst.ClassDef)}
     config_index = _find_config(module, classes, shown_as)
-    model_index, block_call, block_name = _find_block_list(module, classes, shown_as)
-    block_index = classes[block_name]
+    found = _find_block_list(module, classes, shown_as)
+    block_index = classes[found.block_name]
     _check_block_constructor(module.body[block_index], shown_as)
     return ModelShape(
         config_index=config_index,
         block_index=block_index,
-        model_index=model_index,
-        block_name=block_name,
-        block_call=block_call,
-        config_argument=code_of(block_call.args[0].value),
+        model_index=found.class_index,
+        block_name=found.block_name,
+        block_call=found.block_call,
+        config_argument=code_of(found.block_call.args[0].value),
+        method_name=found.method_name,
+        statement_index=found.statement_index,
     )
 
 
@@ -63,7 +67,9 @@ def field_names(statement: cst.ClassDef) -> list[str]:
     return [
         line.body[0].target.value
         for line in statement.body.body
-        if m.matches(line, m.SimpleStatementLine(body=[m.AnnAssign(target=m.Name())]))
+        if isinstance(line, cst.SimpleStatementLine)
+        and isinstance(line.body[0], cst.AnnAssign)
+        and isinstance(line.body[0].target, cst.Name)
     ]
 
 
@@ -87,28 +93,27 @@ def _find_config(module: cst.Module, classes: dict[str, int], shown_as: str) -> 
     )
 
 
-class _ModuleListFinder(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.calls: list[cst.Call] = []
+@dataclass(frozen=True)
+class _BlockList:
+    class_index: int
+    method_name: str
+    statement_index: int
+    block_call: cst.Call
+    block_name: str
 
-    def visit_Call(self, node: cst.Call) -> None:
-        name = dotted_name(node.func)
-        if name is not None and name.split(".")[-1] == "ModuleList":
-            self.calls.append(node)
 
-
-def _find_block_list(module: cst.Module, classes: dict[str, int], shown_as: str) -> tuple[int, cst.Call, str]:
+def _find_block_list(module: cst.Module, classes: dict[str, int], shown_as: str) -> _BlockList:
     found = []
     seen = []
-    for name, index in classes.items():
-        finder = _ModuleListFinder()
-        module.body[index].visit(finder)
-        for call in finder.calls:
-            seen.append(f"`{_shorten(code_of(call))}` in {name}")
-            block_call = _comprehension_call(call)
-            block_name = _block_name(block_call) if block_call is not None else None
-            if block_name in classes:
-                found.append((index, block_call, block_name))
+    for class_name, class_index in classes.items():
+        for method in _methods(module.body[class_index]):
+            for statement_index, statement in enumerate(method.body.body):
+                for call in _module_list_calls(statement):
+                    seen.append(f"`{_shorten(code_of(call))}` in {class_name}")
+                    block_call = _comprehension_call(call)
+                    block_name = _block_name(block_call) if block_call is not None else None
+                    if block_name in classes:
+                        found.append(_BlockList(class_index, method.name.value, statement_index, block_call, block_name))
 
     if len(found) == 1:
         return found[0]
@@ -119,6 +124,38 @@ def _find_block_list(module: cst.Module, classes: dict[str, int], shown_as: str)
         "no block list found: looked for `nn.ModuleList([Block(config, i) for i in range(...)])` calling a "
         f"class defined in this file; found ModuleList calls: {_names_or_none(seen)}",
     )
+
+
+def _methods(class_def: cst.ClassDef) -> list[cst.FunctionDef]:
+    return [item for item in class_def.body.body if isinstance(item, cst.FunctionDef)]
+
+
+def _module_list_calls(statement: cst.CSTNode) -> list[cst.Call]:
+    """The `ModuleList(...)` calls assigned or evaluated by a method statement, in nested blocks too.
+
+    A walk over statements only, much cheaper than a LibCST visitor over the whole class.
+    """
+    calls = []
+    if isinstance(statement, cst.SimpleStatementLine):
+        for small in statement.body:
+            value = getattr(small, "value", None)
+            if isinstance(value, cst.Call) and (dotted_name(value.func) or "").split(".")[-1] == "ModuleList":
+                calls.append(value)
+    elif isinstance(statement, cst.BaseCompoundStatement):
+        for child in _nested_statements(statement):
+            calls.extend(_module_list_calls(child))
+    return calls
+
+
+def _nested_statements(statement: cst.BaseCompoundStatement) -> list[cst.CSTNode]:
+    nested = list(getattr(statement.body, "body", ()))
+    for attribute in ("orelse", "finalbody"):
+        branch = getattr(statement, attribute, None)
+        if branch is not None:
+            nested.append(branch) if isinstance(branch, cst.If) else nested.extend(getattr(branch.body, "body", ()))
+    for handler in getattr(statement, "handlers", ()):
+        nested.extend(handler.body.body)
+    return nested
 
 
 def _comprehension_call(module_list: cst.Call) -> cst.Call | None:
@@ -158,12 +195,29 @@ def _check_block_constructor(block: cst.ClassDef, shown_as: str) -> None:
             "expected __init__(self, config, layer_idx), which RATBlock keeps",
         )
 
-    assigns_mlp = m.findall(init, m.Assign(targets=[m.AssignTarget(target=m.Attribute(value=m.Name("self"), attr=m.Name("mlp")))]))
-    if not assigns_mlp:
+    if not any(_assigns_self_mlp(statement) for statement in init.body.body):
         raise InputError(
             shown_as,
             f"block class {block.name.value} assigns no `self.mlp` in __init__; RATBlock replaces that feed-forward layer",
         )
+
+
+def _assigns_self_mlp(statement: cst.CSTNode) -> bool:
+    if isinstance(statement, cst.BaseCompoundStatement):
+        return any(_assigns_self_mlp(child) for child in _nested_statements(statement))
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    return any(
+        isinstance(small, (cst.Assign, cst.AnnAssign))
+        and any(dotted_name(target) == "self.mlp" for target in _assign_targets(small))
+        for small in statement.body
+    )
+
+
+def _assign_targets(small: cst.Assign | cst.AnnAssign) -> list[cst.BaseExpression]:
+    if isinstance(small, cst.AnnAssign):
+        return [small.target]
+    return [target.target for target in small.targets]
 
 
 def _shorten(code: str, limit: int = 60) -> str:

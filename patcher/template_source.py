@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,10 +33,14 @@ class Template:
 
 
 @functools.lru_cache(maxsize=4)
-def load_template(directory: Path | None = None) -> Template:
-    """Read the templates shipped with the patcher, or those in `directory` (tests use small ones)."""
-    rat = _parse("rat.py", directory)
-    settings = _parse("settings.py", directory)
+def load_template(directory: Path | None = None, block_name: str = STAND_IN_BLOCK) -> Template:
+    """Read the shipped templates, or those in `directory`, with the stand-in block renamed to `block_name`.
+
+    The rename happens on the text before parsing: one parse, no tree walk.
+    """
+    rat_source = re.sub(rf"\b{STAND_IN_BLOCK}\b", block_name, _read("rat.py", directory))
+    rat = cst.parse_module(rat_source)
+    settings = cst.parse_module(_read("settings.py", directory))
     imports = tuple(statement for statement in rat.body if is_import(statement) and not _imports_stand_in(statement))
     definitions = tuple(statement for statement in rat.body if not is_import(statement) and not _is_docstring(statement))
     settings_class = next(
@@ -56,12 +61,10 @@ def load_template(directory: Path | None = None) -> Template:
     return Template(imports=imports, definitions=definitions, fields=fields, post_init=post_init)
 
 
-def _parse(name: str, directory: Path | None) -> cst.Module:
+def _read(name: str, directory: Path | None) -> str:
     if directory is None:
-        source = resources.files("patcher.templates").joinpath(name).read_text(encoding="utf-8")
-    else:
-        source = (directory / name).read_text(encoding="utf-8")
-    return cst.parse_module(source)
+        return resources.files("patcher.templates").joinpath(name).read_text(encoding="utf-8")
+    return (directory / name).read_text(encoding="utf-8")
 
 
 def _imports_stand_in(statement: cst.SimpleStatementLine) -> bool:

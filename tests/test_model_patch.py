@@ -9,10 +9,9 @@ import pytest
 from patcher.errors import InputError
 from patcher.model_patch import patch_model
 from patcher.parts import Status
-from patcher.template_source import load_template
 
 CASES = Path(__file__).parent / "model_cases"
-SMALL_TEMPLATE = load_template(CASES / "template")
+SMALL_TEMPLATE = CASES / "template"
 
 
 def read(path: Path) -> str:
@@ -20,7 +19,7 @@ def read(path: Path) -> str:
 
 
 def patch(text: str, force: bool = False):
-    return patch_model(text, "nanecho_model.py", force=force, template=SMALL_TEMPLATE)
+    return patch_model(text, "nanecho_model.py", force=force, template_directory=SMALL_TEMPLATE)
 
 
 def statuses(result) -> dict[str, Status]:
