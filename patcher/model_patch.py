@@ -189,31 +189,43 @@ def _patch_rat_classes(body: list, shape: ModelShape, template: Template, force:
     wanted = list(template.definitions)
     names = [defined_name(statement) for statement in wanted]
     present = {defined_name(statement): index for index, statement in enumerate(body) if defined_name(statement) in names}
+    leftovers = _earlier_definitions(body, shape, set(names))
 
-    if not present:
+    if not present and not leftovers:
         gap = blank_lines_above(body[shape.block_index]) or 2
         inserted = [with_blank_lines(statement, gap) for statement in wanted]
         position = shape.block_index + 1
         return body[:position] + inserted + body[position:], Part(RAT_CLASSES, Status.ADDED, ", ".join(names))
 
-    differing = [
-        name
-        for name, statement in zip(names, wanted)
-        if name not in present or not same_meaning(body[present[name]], statement)
-    ]
-    if not differing:
+    edited = [name for name, statement in zip(names, wanted) if name in present and not same_meaning(body[present[name]], statement)]
+    missing = [name for name in names if name not in present]
+    if not edited and not missing and not leftovers:
         return body, Part(RAT_CLASSES, Status.APPLIED)
 
-    outdated = all(
-        name in present and template_history.is_earlier_version(code_of(with_blank_lines(body[present[name]], 0)))
-        for name in differing
-    )
-    if not outdated and not force:
-        missing = [name for name in differing if name not in present]
-        detail = f"missing: {', '.join(missing)}" if missing else f"edited: {', '.join(differing)}"
+    # Code an earlier patcher version wrote is updated; anything else differing was edited by hand.
+    outdated = bool(leftovers) or any(_is_earlier(body[present[name]], shape) for name in edited)
+    hand_edited = [name for name in edited if not _is_earlier(body[present[name]], shape)]
+    if (hand_edited or not outdated) and not force:
+        detail = f"edited: {', '.join(hand_edited)}" if hand_edited else f"missing: {', '.join(missing)}"
         return body, Part(RAT_CLASSES, Status.CONFLICT, detail)
 
-    return _replace_definitions(body, present, wanted), Part(RAT_CLASSES, Status.UPDATED if outdated else Status.REPLACED)
+    positions = {**present, **leftovers}
+    status = Status.REPLACED if hand_edited or not outdated else Status.UPDATED
+    return _replace_definitions(body, positions, wanted), Part(RAT_CLASSES, status)
+
+
+def _earlier_definitions(body: list, shape: ModelShape, current_names: set[str]) -> dict[str, int]:
+    """Top-level definitions that only an earlier template version inserted, found by name and digest."""
+    earlier = template_history.earlier_names() - current_names
+    return {
+        defined_name(statement): index
+        for index, statement in enumerate(body)
+        if defined_name(statement) in earlier and _is_earlier(statement, shape)
+    }
+
+
+def _is_earlier(statement: cst.CSTNode, shape: ModelShape) -> bool:
+    return template_history.is_earlier_version(code_of(with_blank_lines(statement, 0)), shape.block_name)
 
 
 def _replace_definitions(body: list, present: dict[str, int], wanted: list) -> list:
