@@ -185,10 +185,14 @@ class SourceLines:
         if node.style not in BLOCK_SCALAR_STYLES:
             return self.line_of(node.end - 1)
 
-        # A block scalar ends where a less indented line starts; its trailing blank lines are not text.
-        line = self.line_of(node.end)
-        if self.column_of(node.end) == 0 or node.end >= len(self.text):
-            line -= 1
+        # A block scalar ends at the indentation of the next token's line, or at the end of the text.
+        # Its trailing blank lines are not text.
+        if node.end >= len(self.text):
+            line = self.line_of(len(self.text) - 1)
+        else:
+            line = self.line_of(node.end)
+            if not self.text[self.starts[line] : node.end].strip():
+                line -= 1
         header = self.line_of(node.start)
         while line > header and not self.lines[line].strip():
             line -= 1
