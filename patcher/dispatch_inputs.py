@@ -73,7 +73,7 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
-def wanted_inputs(data_dir: str) -> dict[str, DispatchInput]:
+def inputs_to_add(data_dir: str) -> dict[str, DispatchInput]:
     """Return the inputs this patch declares; `data_dir` defaults to the directory the workflow trains on."""
     return {
         MODEL_TYPE: DispatchInput(
@@ -122,7 +122,7 @@ def _dispatch_input(definition: object) -> DispatchInput:
 
 @dataclass(frozen=True)
 class InputStyle:
-    """How the neighbouring inputs are written, so that the new ones read like them."""
+    """The indentation, quotes and spelling of false of the neighbouring inputs, for the new ones to copy."""
 
     step: int
     options_offset: int
@@ -148,7 +148,7 @@ class InputStyle:
 
 
 class DispatchInputsPatch:
-    """Add the wanted inputs under `on.workflow_dispatch.inputs`, creating what is missing on the way."""
+    """Add inputs under `on.workflow_dispatch.inputs`, creating what is missing on the way."""
 
     def __init__(self, root: Node, source: SourceLines, editor: LineEditor, shown_as: str, force: bool):
         self.root = root
@@ -159,7 +159,7 @@ class DispatchInputsPatch:
         self.step = indent_step(root, source)
         self.parts: list[Part] = []
 
-    def apply(self, wanted: dict[str, DispatchInput]) -> list[Part]:
+    def apply(self, additions: dict[str, DispatchInput]) -> list[Part]:
         pair = self.root.get("on") if self.root.kind == MAPPING else None
         if pair is None:
             raise InputError(self.shown_as, "no `on:` key: the workflow declares no triggers")
@@ -173,20 +173,20 @@ class DispatchInputsPatch:
             self._reject(key, "`on:` has no value: the workflow declares no triggers")
 
         if value.kind == MAPPING:
-            self._patch_trigger_mapping(value, wanted)
+            self._patch_trigger_mapping(value, additions)
         elif value.kind == SEQUENCE and not value.flow:
-            self._rewrite_trigger_list(key, value, wanted)
+            self._rewrite_trigger_list(key, value, additions)
         else:
-            self._rewrite_inline_triggers(key, value, wanted)
+            self._rewrite_inline_triggers(key, value, additions)
         return self.parts
 
     # --- `on:` as a mapping ---------------------------------------------------------------------
 
-    def _patch_trigger_mapping(self, triggers: Node, wanted: dict[str, DispatchInput]) -> None:
+    def _patch_trigger_mapping(self, triggers: Node, additions: dict[str, DispatchInput]) -> None:
         pair = triggers.get(DISPATCH)
         if pair is None:
             indent = self.source.column_of(triggers.pairs[0][0].start)
-            lines = [f"{' ' * indent}{DISPATCH}:"] + self._new_inputs_block(indent + self.step, wanted)
+            lines = [f"{' ' * indent}{DISPATCH}:"] + self._new_inputs_block(indent + self.step, additions)
             self.editor.insert_after(self.source.last_line(triggers), lines)
             return
 
@@ -194,22 +194,22 @@ class DispatchInputsPatch:
         if self._is_empty(dispatch, "on.workflow_dispatch"):
             self._clear_value(key, dispatch)
             indent = self.source.column_of(key.start) + self.step
-            self.editor.insert_after(self.source.line_of(key.start), self._new_inputs_block(indent, wanted))
+            self.editor.insert_after(self.source.line_of(key.start), self._new_inputs_block(indent, additions))
             return
 
         pair = dispatch.get("inputs")
         if pair is None:
             indent = self.source.column_of(dispatch.pairs[0][0].start)
-            self.editor.insert_after(self.source.last_line(dispatch), self._new_inputs_block(indent, wanted))
+            self.editor.insert_after(self.source.last_line(dispatch), self._new_inputs_block(indent, additions))
             return
 
         key, inputs = pair
         if self._is_empty(inputs, "on.workflow_dispatch.inputs"):
             self._clear_value(key, inputs)
-            lines = self._render_inputs(wanted, self.source.column_of(key.start) + self.step, self._default_style())
+            lines = self._render_inputs(additions, self.source.column_of(key.start) + self.step, self._default_style())
             self.editor.insert_after(self.source.line_of(key.start), lines)
             return
-        self._patch_inputs(inputs, wanted)
+        self._patch_inputs(inputs, additions)
 
     def _is_empty(self, node: Node, where: str) -> bool:
         """Tell whether a trigger or inputs node is empty (`key:`, `~`, `null`, `{}`); reject shapes not patchable."""
@@ -238,7 +238,7 @@ class DispatchInputsPatch:
         start, end = self.source.column_of(value.start), self.source.column_of(value.end - 1) + 1
         self.editor.replace(line, line, [text[:start].rstrip() + text[end:]])
 
-    def _patch_inputs(self, inputs: Node, wanted: dict[str, DispatchInput]) -> None:
+    def _patch_inputs(self, inputs: Node, additions: dict[str, DispatchInput]) -> None:
         if inputs.anchor and inputs.anchor in aliased_anchors(self.root):
             self._reject(
                 inputs,
@@ -247,7 +247,7 @@ class DispatchInputsPatch:
             )
 
         declared = declared_inputs(self.source.text, self.shown_as)
-        missing = {name: definition for name, definition in wanted.items() if name not in declared}
+        missing = {name: definition for name, definition in additions.items() if name not in declared}
         if len(declared) + len(missing) > MAX_DISPATCH_INPUTS:
             self._reject(
                 inputs,
@@ -256,7 +256,7 @@ class DispatchInputsPatch:
             )
 
         style = self._style_of(inputs)
-        for name, definition in wanted.items():
+        for name, definition in additions.items():
             if name in declared:
                 self._compare_existing(inputs, name, declared[name], definition, style)
         if missing:
@@ -284,7 +284,7 @@ class DispatchInputsPatch:
 
     # --- `on:` as a scalar, a flow list or a block list ---------------------------------------------
 
-    def _rewrite_inline_triggers(self, key: Node, value: Node, wanted: dict[str, DispatchInput]) -> None:
+    def _rewrite_inline_triggers(self, key: Node, value: Node, additions: dict[str, DispatchInput]) -> None:
         """Turn `on: push` or `on: [push, pull_request]` into a block mapping with the dispatch trigger."""
         line = self.source.line_of(key.start)
         names = [value] if value.kind == SCALAR else value.items
@@ -297,12 +297,12 @@ class DispatchInputsPatch:
         indent = self.source.column_of(key.start) + self.step
         lines = [head + tail]
         for item in names:
-            lines += self._trigger_lines(item.value, indent, wanted)
+            lines += self._trigger_lines(item.value, indent, additions)
         if DISPATCH not in [item.value for item in names]:
-            lines += self._trigger_lines(DISPATCH, indent, wanted)
+            lines += self._trigger_lines(DISPATCH, indent, additions)
         self.editor.replace(line, line, lines)
 
-    def _rewrite_trigger_list(self, key: Node, triggers: Node, wanted: dict[str, DispatchInput]) -> None:
+    def _rewrite_trigger_list(self, key: Node, triggers: Node, additions: dict[str, DispatchInput]) -> None:
         """Turn each `- event` line of a block list into an `event:` key, and add the dispatch trigger."""
         key_column = self.source.column_of(key.start)
         for item in triggers.items:
@@ -313,25 +313,25 @@ class DispatchInputsPatch:
 
             indent = max(text.index("-"), key_column + self.step)
             tail = text[self.source.column_of(item.end - 1) + 1 :]
-            lines = self._trigger_lines(item.value, indent, wanted)
+            lines = self._trigger_lines(item.value, indent, additions)
             lines[0] += tail
             self.editor.replace(line, line, lines)
 
         if DISPATCH not in [item.value for item in triggers.items]:
             last = self.source.line_of(triggers.items[-1].start)
             indent = max(self.source.lines[last].index("-"), key_column + self.step)
-            self.editor.insert_after(last, self._trigger_lines(DISPATCH, indent, wanted))
+            self.editor.insert_after(last, self._trigger_lines(DISPATCH, indent, additions))
 
-    def _trigger_lines(self, event: str, indent: int, wanted: dict[str, DispatchInput]) -> list[str]:
+    def _trigger_lines(self, event: str, indent: int, additions: dict[str, DispatchInput]) -> list[str]:
         lines = [f"{' ' * indent}{event}:"]
         if event == DISPATCH:
-            lines += self._new_inputs_block(indent + self.step, wanted)
+            lines += self._new_inputs_block(indent + self.step, additions)
         return lines
 
     # --- rendering --------------------------------------------------------------------------------
 
-    def _new_inputs_block(self, indent: int, wanted: dict[str, DispatchInput]) -> list[str]:
-        return [f"{' ' * indent}inputs:"] + self._render_inputs(wanted, indent + self.step, self._default_style())
+    def _new_inputs_block(self, indent: int, additions: dict[str, DispatchInput]) -> list[str]:
+        return [f"{' ' * indent}inputs:"] + self._render_inputs(additions, indent + self.step, self._default_style())
 
     def _render_inputs(self, inputs: dict[str, DispatchInput], indent: int, style: InputStyle) -> list[str]:
         lines = []

@@ -10,7 +10,12 @@ it found, so no other byte of the file changes. Four parts:
 - the `data_dir` of the `training_config.json` the same step writes, because
   train_cached.py lets that file override the command line;
 - the step outputs that name the output directory and the cache key, which
-  gain a RAT mark that is empty unless the run asks for the RAT.
+  gain a RAT mark that is empty unless the run requests the RAT.
+
+NOTE: steps that write fixed paths instead of the output directory are not
+separated. In the target's workflow, the backup copy to
+.training-progress/checkpoints/latest_checkpoint.pt and the model upload to
+the Hugging Face repository run the same way for a RAT run.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from patcher.dispatch_inputs import (
     DispatchInput,
     DispatchInputsPatch,
     declared_inputs,
-    wanted_inputs,
+    inputs_to_add,
 )
 from patcher.errors import InputError
 from patcher.parts import Part, PatchResult, Status
@@ -127,9 +132,9 @@ def patch_workflow(text: str, shown_as: str, force: bool = False) -> PatchResult
     training = find_training_step(root, source, shown_as)
     outputs_step = find_outputs_step(training, source, shown_as)
     data_dir = current_data_dir(training, source)
-    wanted = wanted_inputs(data_dir)
+    additions = inputs_to_add(data_dir)
 
-    parts = DispatchInputsPatch(root, source, editor, shown_as, force).apply(wanted)
+    parts = DispatchInputsPatch(root, source, editor, shown_as, force).apply(additions)
     parts.append(patch_command(training, source, editor, data_dir, force))
     config_part = patch_config(training, source, editor, data_dir, force)
     if config_part is not None:
@@ -138,7 +143,7 @@ def patch_workflow(text: str, shown_as: str, force: bool = False) -> PatchResult
 
     new_text = editor.text() if editor.changed else text
     if new_text != text:
-        verify(text, new_text, training, outputs_step, wanted, parts, shown_as)
+        verify(text, new_text, training, outputs_step, additions, parts, shown_as)
     return PatchResult(new_text=new_text, parts=tuple(parts))
 
 
@@ -323,9 +328,9 @@ def patch_command(training: TrainingStep, source: SourceLines, editor: LineEdito
     return part
 
 
-def _value_status(present: str, wanted: str, is_ours: bool, force: bool) -> Status:
+def _value_status(present: str, patched: str, is_ours: bool, force: bool) -> Status:
     """Compare a value the file has with the one this patch writes; `is_ours` marks a value it may take over."""
-    if present == wanted:
+    if present == patched:
         return Status.APPLIED
     if is_ours:
         return Status.ADDED
@@ -338,10 +343,10 @@ def patch_config(training: TrainingStep, source: SourceLines, editor: LineEditor
         return None
     text = source.lines[line]
     match = _CONFIG_DATA_DIR.search(text)
-    wanted = data_dir_value(data_dir).strip('"')
-    status = _value_status(match["value"], wanted, is_ours="${{" not in match["value"], force=force)
+    patched = data_dir_value(data_dir).strip('"')
+    status = _value_status(match["value"], patched, is_ours="${{" not in match["value"], force=force)
     if status in (Status.ADDED, Status.REPLACED):
-        editor.replace(line, line, [text[: match.start("value")] + wanted + text[match.end("value") :]])
+        editor.replace(line, line, [text[: match.start("value")] + patched + text[match.end("value") :]])
     return _combined(TRAINING_CONFIG_PART, [status], "the data_dir input, the same as the command")
 
 
@@ -358,9 +363,9 @@ def patch_outputs(outputs: OutputsStep, source: SourceLines, editor: LineEditor,
     statuses, edits = [], {}
     for line, name, match in _output_lines(outputs, source):
         plain = _MODEL_TYPE_EXPRESSION.sub("", match["value"])
-        wanted = plain + OUTPUT_DIR_SUFFIX if name == outputs.output else CACHE_KEY_PREFIX + plain
-        statuses.append(_value_status(match["value"], wanted, is_ours=plain == match["value"], force=force))
-        edits[line] = match["head"] + wanted + match["tail"]
+        patched = plain + OUTPUT_DIR_SUFFIX if name == outputs.output else CACHE_KEY_PREFIX + plain
+        statuses.append(_value_status(match["value"], patched, is_ours=plain == match["value"], force=force))
+        edits[line] = match["head"] + patched + match["tail"]
 
     if not any(name == outputs.output for _, name, _ in _output_lines(outputs, source)):
         raise InputError(
@@ -402,7 +407,7 @@ def verify(
     after: str,
     training: TrainingStep,
     outputs: OutputsStep,
-    wanted: dict[str, DispatchInput],
+    additions: dict[str, DispatchInput],
     parts: list[Part],
     shown_as: str,
 ) -> None:
@@ -413,11 +418,11 @@ def verify(
     conflicting = {part.name for part in parts if part.status is Status.CONFLICT}
     try:
         before_data, after_data = _load(before, shown_as), _load(after, shown_as)
-        problems = _input_problems(before, after, wanted, conflicting, shown_as)
+        problems = _input_problems(before, after, additions, conflicting, shown_as)
     except InputError as error:
         problems = [f"it does not parse ({error})"]
     else:
-        problems += _run_problems(before_data, after_data, training, outputs, wanted, conflicting)
+        problems += _run_problems(before_data, after_data, training, outputs, additions, conflicting)
         problems += _other_problems(before_data, after_data, training, outputs)
 
     if problems:
@@ -431,23 +436,23 @@ def _load(text: str, shown_as: str) -> dict:
         raise yaml_error(error, shown_as) from None
 
 
-def _input_problems(before: str, after: str, wanted: dict, conflicting: set[str], shown_as: str) -> list[str]:
+def _input_problems(before: str, after: str, additions: dict, conflicting: set[str], shown_as: str) -> list[str]:
     old, new = declared_inputs(before, shown_as), declared_inputs(after, shown_as)
     problems = []
-    for name, definition in wanted.items():
+    for name, definition in additions.items():
         expected = old.get(name) if f"dispatch input {name}" in conflicting else definition
         present = new.get(name)
         if present is None or not present.same_definition(expected):
             problems.append(f"input {name} is {present}, expected {expected}")
     for name, definition in old.items():
-        if name not in wanted and new.get(name) != definition:
+        if name not in additions and new.get(name) != definition:
             problems.append(f"input {name} changed")
     if len(new) > MAX_DISPATCH_INPUTS:
         problems.append(f"{len(new)} inputs, more than GitHub's {MAX_DISPATCH_INPUTS}")
     return problems
 
 
-def _run_problems(before: dict, after: dict, training: TrainingStep, outputs: OutputsStep, wanted, conflicting) -> list[str]:
+def _run_problems(before: dict, after: dict, training: TrainingStep, outputs: OutputsStep, additions, conflicting) -> list[str]:
     problems = []
     old_run = _step(before, training.job, training.index)["run"].split("\n")
     new_run = _step(after, training.job, training.index)["run"].split("\n")
@@ -458,7 +463,7 @@ def _run_problems(before: dict, after: dict, training: TrainingStep, outputs: Ou
     command = command_lines(new_run, starts[0], "patched workflow")
     command_text = " ".join(line.rstrip("\\") for line in new_run[command.start : command.stop])
     if TRAINING_COMMAND_PART not in conflicting:
-        expected_flags = [f"--model_type {MODEL_TYPE_VALUE}", f"--data_dir {data_dir_value(wanted['data_dir'].default)}"]
+        expected_flags = [f"--model_type {MODEL_TYPE_VALUE}", f"--data_dir {data_dir_value(additions['data_dir'].default)}"]
         problems += [f"the training command lacks `{flag}`" for flag in expected_flags if flag not in command_text]
     if command.stop < len(new_run) and new_run[command.stop - 1].endswith("\\"):
         problems.append("the training command does not end")

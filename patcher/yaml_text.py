@@ -1,9 +1,8 @@
 """Locate YAML nodes by position and edit the text around them line by line.
 
-ruamel.yaml's parser reports where every node starts and ends; the edits here
-use those positions to insert or replace whole lines, so that every byte the
-patch does not touch stays as it was. Nothing is ever dumped from a parsed
-document.
+ruamel.yaml's parser reports where every node starts and ends. The edits here
+insert or replace whole lines at those positions, so every byte the patch does
+not touch stays as it was. Nothing is ever dumped from a parsed document.
 """
 
 from __future__ import annotations
@@ -135,7 +134,7 @@ def aliased_anchors(root: Node) -> set[str]:
     return {node.value for node in walk(root) if node.kind == ALIAS}
 
 
-# The line breaks YAML itself knows; str.splitlines would also split on form feeds and U+2028.
+# YAML's own line breaks. str.splitlines would also split on form feeds and U+2028.
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
@@ -158,13 +157,10 @@ class SourceLines:
     def column_of(self, offset: int) -> int:
         return offset - self.starts[self.line_of(offset)]
 
-    def offset(self, line: int, column: int) -> int:
-        return self.starts[line] + column
-
     def last_line(self, node: Node) -> int | None:
-        """Return the index of the last line that holds text of the node, ignoring comments after it.
+        """Return the index of the last line that contains text of the node, ignoring comments after it.
 
-        An empty scalar (`key:`) holds no text and gives None.
+        An empty scalar (`key:`) contains no text and gives None.
         """
         if node.kind == SCALAR:
             return self._last_scalar_line(node)
@@ -207,11 +203,6 @@ class SourceLines:
 
 def indent_of(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
-
-
-def is_blank_or_comment(line: str) -> bool:
-    stripped = line.strip()
-    return not stripped or stripped.startswith("#")
 
 
 def indent_step(root: Node, source: SourceLines) -> int:

@@ -56,7 +56,7 @@ def test_check_passes_after_apply(sample_target: Path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dry_run_shows_workflow_diff_writes_nothing(sample_target: Path):
+def test_dry_run_writes_nothing(sample_target: Path):
     before = snapshot(sample_target)
 
     result = run_patcher("apply", sample_target, "--dry-run")
@@ -99,7 +99,7 @@ def test_force_replaces_conflicting_input(sample_target: Path):
         ("inputs-at-limit.yml", "would exceed GitHub's limit of 25 inputs"),
     ],
 )
-def test_bad_workflow_exits_2_leaves_every_file(sample_target: Path, name: str, message: str):
+def test_bad_workflow_leaves_files_untouched(sample_target: Path, name: str, message: str):
     shutil.copyfile(WORKFLOWS / name, sample_target / WORKFLOW)
     before = snapshot(sample_target)
 

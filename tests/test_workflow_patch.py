@@ -74,7 +74,7 @@ def test_sample_workflow_parts_added_then_applied():
     assert {part.status for part in second.parts} == {Status.APPLIED}
 
 
-def test_new_inputs_follow_last_input_before_comments():
+def test_new_inputs_precede_trailing_comments():
     """ruamel attaches trailing comments to the last input; the new inputs still go before them."""
     lines = patched(read(WORKFLOWS / "comments-between-inputs.yml")).splitlines()
 
@@ -95,7 +95,7 @@ def test_new_inputs_copy_neighbour_style():
 # --- line endings and final newline -----------------------------------------------------------------
 
 
-def test_crlf_file_keeps_crlf_on_new_lines():
+def test_crlf_kept_on_new_lines():
     before = crlf(read(WORKFLOWS / "comments-between-inputs.yml"))
 
     after = patched(before)
@@ -104,7 +104,7 @@ def test_crlf_file_keeps_crlf_on_new_lines():
     assert "\n" not in after.replace("\r\n", "")
 
 
-def test_inputs_at_end_of_file_without_final_newline():
+def test_end_insert_keeps_missing_newline():
     """Inserting after the last line adds the line break it needs and no final newline."""
     text = read(WORKFLOWS / "document-marker.yml")
     head, jobs = text.split("\njobs:")
@@ -138,7 +138,7 @@ def test_declared_inputs_empty_without_dispatch():
     assert declared_inputs(read(WORKFLOWS / "on-scalar.yml")) == {}
 
 
-def test_data_dir_default_is_directory_trained_on_today():
+def test_data_dir_default_from_config():
     """The config file the step writes overrides --data_dir, so its directory is the one trained on."""
     text = read(SAMPLE_WORKFLOW).replace('"data_dir": "data/sample"', '"data_dir": "data/from-config"')
 
@@ -205,7 +205,7 @@ def test_nanecho_run_resolves_paths_as_before(model_type: str | None):
     assert output_values(after, "cache_key") == output_values(before, "cache_key")
 
 
-def test_rat_run_gets_own_output_dir_and_cache_key():
+def test_rat_run_gets_own_outputs():
     before = read(SAMPLE_WORKFLOW)
     after = resolve(patched(before), "RAT")
 
@@ -239,7 +239,7 @@ QUIRKS = [
 
 
 def test_plain_round_trip_rewrites_quirky_lines():
-    """The reason the patch edits text: a ruamel load and dump rewrites lines nobody asked to change."""
+    """A ruamel load and dump rewrites lines the patch must leave alone, which is why the patch edits text."""
     text = read(SAMPLE_WORKFLOW)
 
     removed, _ = removed_and_added(text, ruamel_round_trip(text))
@@ -262,7 +262,7 @@ def test_patch_removes_only_edited_lines():
     assert not set(QUIRKS) & set(removed)
 
 
-def test_patch_keeps_lines_of_spaces_and_emoji():
+def test_patch_keeps_space_lines_and_emoji():
     text = read(SAMPLE_WORKFLOW)
     after = patched(text)
 
