@@ -65,7 +65,10 @@ def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
     ship = parser.add_argument_group("commit, push and dispatch")
     ship.add_argument("--push", action="store_true", help="commit the patched files on a branch and push it")
     ship.add_argument("--dispatch", action="store_true", help="after the push, dispatch the training workflow on the branch")
-    ship.add_argument("--branch", default="rat/reservoir-transformer", help="branch to commit on (default: %(default)s)")
+    ship.add_argument(
+        "--branch", metavar="NAME",
+        help="branch to commit on (default: rat/reservoir-transformer); required on a detached HEAD",
+    )
     ship.add_argument("--remote", default="origin", help="git remote to push to (default: %(default)s)")
     ship.add_argument(
         "--input", action="append", default=[], metavar="KEY=VALUE",
