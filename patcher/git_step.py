@@ -114,6 +114,7 @@ def plan_branch(repository: git.Repo, name: str | None) -> BranchPlan:
     start = head.commit.hexsha
     start_name = "the detached HEAD" if head.is_detached else head.reference.name
     if not head.is_detached and head.reference.name == name:
+        # NOTE: commits already on the checked-out branch are not checked for foreign ones.
         return BranchPlan(name, BranchAction.CURRENT, start, start_name)
     if name not in repository.heads:
         return BranchPlan(name, BranchAction.CREATE, start, start_name)
@@ -180,6 +181,8 @@ def switch_to_branch(repository: git.Repo, plan: BranchPlan) -> None:
     # The branch is HEAD plus the patcher's own commits, which touch only patched
     # files: point HEAD at it and bring those files' index entries along, so the
     # work tree stays exactly as the patch left it.
+    # NOTE: a file an older patcher version changed but this one does not patch keeps
+    # HEAD's text in the work tree, so it shows as modified and is not committed.
     moved = repository.git.diff("--name-only", plan.start, plan.name).splitlines()
     repository.git.symbolic_ref("HEAD", f"refs/heads/{plan.name}")
     if moved:
@@ -298,6 +301,10 @@ def _outcome(results: git.PushInfoList, remote_output: str, remote: str, branch:
 
 
 def _rejection_hint(failed) -> str:
+    # GitHub rejects a token-authenticated push that changes a workflow file unless the token may edit workflows.
+    if any("workflow" in info.summary and ("scope" in info.summary or "permission" in info.summary) for info in failed):
+        return ("the patch changes the workflow file, so the token needs the workflow scope (classic token) "
+                "or Workflows: write (fine-grained token)")
     if any(info.flags & git.PushInfo.REJECTED for info in failed):
         return "the remote branch has commits this one lacks (non-fast-forward); pull them or pass another --branch"
     return "a hook or branch protection on the remote declined it; resolve what the remote reports, then rerun"

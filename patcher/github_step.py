@@ -110,7 +110,7 @@ class Api:
         self.api_url = api_url
 
     def failure(self, doing: str, error: Exception) -> OutsideError:
-        """Turn an API or connection error into a message that says what failed and what to do."""
+        """Build an OutsideError whose message names the failed request, the server's reason and the next step."""
         if isinstance(error, GithubException):
             detail = _api_message(error)
             hint = {
@@ -123,7 +123,7 @@ class Api:
             }.get(error.status, "see the server's message")
             message = f"{doing} failed: {error.status} {detail}; {hint}"
         elif isinstance(error, requests.exceptions.RetryError):
-            message = f"{doing} failed: the server kept answering with errors after {GET_ATTEMPTS} attempts; try later"
+            message = f"{doing} failed: the server returned errors on all {GET_ATTEMPTS} attempts; try again later"
         else:
             message = f"{doing} failed: cannot reach the GitHub API at {self.api_url} ({type(error).__name__}); " \
                       "check --api-url and the network"
@@ -142,15 +142,15 @@ class Api:
         """Dispatch the workflow on the branch and find the run it started."""
         workflow = self.workflow()
         self.call(f"finding workflow {self.workflow_file} in {self.repository_name}", lambda: workflow.id)
-        known = self.run_ids(workflow, branch, since=None)
         dispatched_at = datetime.now(timezone.utc)
+        known = self.run_ids(workflow, branch, since=dispatched_at)
 
         try:
             result = workflow.create_dispatch(branch, inputs, throw=True, return_run_details=True)
         except GithubException as error:
             if error.status != 400:
                 raise self.failure(f"dispatching {self.workflow_file} on {branch}", error) from None
-            # GitHub Enterprise Server 3.20 and older answer 400 to return_run_details; the
+            # GitHub Enterprise Server 3.20 and older return 400 for return_run_details. The
             # dispatch was not accepted, so sending it without that field is not a repeat.
             log.info("the server rejected return_run_details (%s); dispatching without it", _api_message(error))
             result = self.call(f"dispatching {self.workflow_file} on {branch}",
@@ -162,8 +162,9 @@ class Api:
             return DispatchOutcome(RunReference(result.id, result.html_url))
         return self.find_new_run(workflow, branch, known, dispatched_at, wait_seconds, poll_seconds)
 
-    def run_ids(self, workflow, branch: str, since: datetime | None) -> dict[int, RunReference]:
-        created = f">={(since - CLOCK_SKEW).strftime('%Y-%m-%dT%H:%M:%SZ')}" if since else github.GithubObject.NotSet
+    def run_ids(self, workflow, branch: str, since: datetime) -> dict[int, RunReference]:
+        """Return the workflow_dispatch runs on the branch created since then, give or take CLOCK_SKEW."""
+        created = f">={(since - CLOCK_SKEW).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
         def listing():
             runs = workflow.get_runs(branch=branch, event="workflow_dispatch", created=created)

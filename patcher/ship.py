@@ -78,7 +78,12 @@ def publish(arguments, changes, planned) -> int:
         return EXIT_OK
     if new_commit is None:
         say("dispatching again because --dispatch was given; the branch has no new commit")
-    return dispatch_and_follow(shipment.dispatch, shipment.branch.name, arguments.watch)
+    try:
+        return dispatch_and_follow(shipment.dispatch, shipment.branch.name, arguments.watch)
+    except KeyboardInterrupt:
+        # Watching handles Ctrl-C itself; this is Ctrl-C while dispatching or looking for the run.
+        print("patcher: interrupted; the dispatch may already have started a run", file=sys.stderr, flush=True)
+        return run_watch.EXIT_INTERRUPTED
 
 
 def prepare(arguments, planned) -> Shipment:
