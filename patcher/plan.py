@@ -42,9 +42,9 @@ class PlannedFile:
 
 def file_patches() -> list[FilePatch]:
     """Every patch, in the order the diff shows them. Imported late to keep start-up cheap."""
-    from patcher import model_patch
+    from patcher import entry_point_patch, model_patch, training_config_patch
 
-    return [model_patch.FILE_PATCH]
+    return [model_patch.FILE_PATCH, training_config_patch.FILE_PATCH, entry_point_patch.FILE_PATCH]
 
 
 def plan(options: Options) -> tuple[ChangeSet, list[PlannedFile]]:
