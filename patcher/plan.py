@@ -42,9 +42,14 @@ class PlannedFile:
 
 def file_patches() -> list[FilePatch]:
     """Every patch, in the order the diff shows them. Imported late to keep start-up cheap."""
-    from patcher import entry_point_patch, model_patch, training_config_patch
+    from patcher import entry_point_patch, model_patch, training_config_patch, workflow_patch
 
-    return [model_patch.FILE_PATCH, training_config_patch.FILE_PATCH, entry_point_patch.FILE_PATCH]
+    return [
+        model_patch.FILE_PATCH,
+        workflow_patch.FILE_PATCH,
+        training_config_patch.FILE_PATCH,
+        entry_point_patch.FILE_PATCH,
+    ]
 
 
 def plan(options: Options) -> tuple[ChangeSet, list[PlannedFile]]:
