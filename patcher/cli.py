@@ -41,6 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_target_arguments(verify)
     verify.add_argument("--timeout", type=float, default=600, metavar="SECONDS", help="time limit for the training run")
+    verify.add_argument("--max-iters", type=int, default=8, metavar="N", help="training iterations (default: %(default)s)")
+    verify.add_argument(
+        "--data-dir", type=Path, default=Path("data/nanecho"), metavar="DIR",
+        help="the target's dataset, relative to PATH; without train.bin, val.bin and metadata.json there, "
+             "verify builds a small one (default: %(default)s)",
+    )
+    verify.add_argument(
+        "--tokenizer", type=Path, metavar="FILE",
+        help="tokenizer.json for the dataset verify builds, relative to PATH; "
+             "default NanEcho/dte_tokenizer/tokenizer.json when present, else UTF-8 bytes",
+    )
+    verify.add_argument(
+        "--python", default=sys.executable, metavar="PYTHON",
+        help="Python interpreter that runs the target's training (default: the one running the patcher)",
+    )
+    verify.add_argument("--keep", action="store_true", help="keep the temporary folder, to rerun or inspect the training")
     return parser
 
 
