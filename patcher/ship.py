@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from patcher import credentials, git_step, github_step, run_watch, ship_inputs
+from patcher import credentials, dispatch_inputs, git_step, github_step, run_watch, ship_inputs
 from patcher.errors import EXIT_OK, EXIT_OUTSIDE_FAILURE, InputError
 
 log = logging.getLogger("patcher.ship")
@@ -102,7 +102,7 @@ def prepare(arguments, planned) -> Shipment:
 
 def prepare_dispatch(arguments, planned, remote_url: str) -> Dispatch:
     text, shown_as = ship_inputs.workflow_text_after_patch(arguments, planned)
-    declared = ship_inputs.declared_inputs(text, shown_as)
+    declared = dispatch_inputs.declared_inputs(text, shown_as)
     values = ship_inputs.parse_input_arguments(arguments.input)
     inputs = ship_inputs.checked_inputs(values, declared, shown_as)
 

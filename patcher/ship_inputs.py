@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from patcher.dispatch_inputs import DispatchInput, declared_inputs
+from patcher.dispatch_inputs import DispatchInput
 from patcher.errors import InputError
 from patcher.textio import read_text
 

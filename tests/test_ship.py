@@ -53,10 +53,6 @@ class World:
     def dispatches(self):
         return self.server.requests_to("POST", r"/dispatches$")
 
-    def api_requests(self):
-        return [request for request in self.server.state.requests if not request.path.endswith(".git") and
-                ".git/" not in request.path]
-
 
 @pytest.fixture
 def world(tmp_path: Path):
