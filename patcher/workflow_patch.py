@@ -2,53 +2,63 @@
 
 The patch reads the workflow with ruamel.yaml only to find nodes and to check
 its own result. It writes by inserting and editing whole lines at the places
-it found, so no other byte of the file changes. Four parts:
+it found, so no other byte of the file changes. Its parts:
 
 - the `model_type` and `data_dir` dispatch inputs;
 - the training command (`python train_cached.py ...`), which passes both, with
-  the defaults as fallback for events that carry no inputs;
+  the defaults as fallback for events that carry no inputs. The free-text
+  `data_dir` reaches the script through the step's `env:` as `$DATA_DIR`, never
+  as `${{ }}` inside the script, because Actions pastes an expression's value
+  into the script before the shell reads it;
 - the `data_dir` of the `training_config.json` the same step writes, because
   train_cached.py lets that file override the command line;
 - the step outputs that name the output directory and the cache key, which
-  gain a RAT mark that is empty unless the run requests the RAT.
-
-NOTE: steps that write fixed paths instead of the output directory are not
-separated. In the target's workflow, the backup copy to
-.training-progress/checkpoints/latest_checkpoint.pt and the model upload to
-the Hugging Face repository run the same way for a RAT run.
+  gain a RAT mark that is empty unless the run requests the RAT;
+- the shared backup folders, the Hugging Face steps and the fallback output
+  directory (see workflow_separation).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
-from patcher.dispatch_inputs import (
-    MAX_DISPATCH_INPUTS,
-    DispatchInput,
-    DispatchInputsPatch,
-    declared_inputs,
-    inputs_to_add,
-)
+from patcher.dispatch_inputs import DispatchInputsPatch, inputs_to_add
 from patcher.errors import InputError
 from patcher.parts import Part, PatchResult, Status
 from patcher.plan import FilePatch, Options
-from patcher.yaml_text import (
-    BLOCK_SCALAR_STYLES,
-    MAPPING,
-    SCALAR,
-    SEQUENCE,
-    LineEditor,
-    Node,
-    SourceLines,
-    compose,
-    indent_of,
-    yaml_error,
+from patcher.training_step import (
+    CONFIG_DATA_DIR,
+    TRAINING_COMMAND,
+    OutputsStep,
+    TrainingStep,
+    config_data_dir_line,
+    config_heredoc,
+    find_outputs_step,
+    find_training_step,
+    flag_pattern,
+    flag_value,
 )
+from patcher.workflow_parts import (
+    MODEL_TYPE_EXPRESSION,
+    OUTPUTS_PART,
+    RAT_KEY_PREFIX,
+    RAT_SUFFIX,
+    TRAINING_COMMAND_PART,
+    TRAINING_CONFIG_PART,
+    combined_part,
+    resolve_nanecho,
+    value_status,
+)
+from patcher.workflow_separation import (
+    WorkflowSteps,
+    patch_fallback_output_dir,
+    patch_hub_steps,
+    patch_shared_folders,
+    shared_folders,
+)
+from patcher.workflow_verify import TrainingCheck, validate_workflow, verify
+from patcher.yaml_text import MAPPING, SCALAR, LineEditor, Node, SourceLines, compose, indent_of, indent_step
 
 DESCRIPTION = "Add the model_type and data_dir inputs to the training workflow and give RAT runs their own outputs."
 DEFAULT_WORKFLOW_FILE = Path(".github/workflows/netrain-cached.yml")
@@ -57,29 +67,17 @@ DEFAULT_WORKFLOW_FILE = Path(".github/workflows/netrain-cached.yml")
 FALLBACK_DATA_DIR = "data/nanecho"
 
 MODEL_TYPE_VALUE = "${{ inputs.model_type || 'NanEcho' }}"
-OUTPUT_DIR_SUFFIX = "${{ inputs.model_type == 'RAT' && '-rat' || '' }}"
-# actions/cache restore-keys match by prefix, so the RAT mark leads the key:
-# a NanEcho run's `nanecho-training-ci-` must never match a RAT entry.
-CACHE_KEY_PREFIX = "${{ inputs.model_type == 'RAT' && 'rat-' || '' }}"
+DATA_DIR_VARIABLE = "DATA_DIR"
+DATA_DIR_FLAG_VALUE = f'"${DATA_DIR_VARIABLE}"'
+CONFIG_DATA_DIR_VALUE = f"${DATA_DIR_VARIABLE}"
 
-TRAINING_COMMAND_PART = "training command"
-TRAINING_CONFIG_PART = "training config data_dir"
-OUTPUTS_PART = "RAT output directory and cache key"
-
-_TRAINING_COMMAND = re.compile(r"^\s*python3?\s+(?:-\S+\s+)*train_cached\.py(?=\s|$)")
-_VALUE = r"(?:\$\{\{.*?\}\}|\"[^\"]*\"|'[^']*'|[^\s\"'\\])+"
-_STEP_OUTPUT = re.compile(r"^\$\{\{\s*steps\.(?P<step>[\w-]+)\.outputs\.(?P<output>[\w-]+)\s*\}\}$")
-_MODEL_TYPE_EXPRESSION = re.compile(r"\$\{\{[^}]*model_type[^}]*\}\}")
-_CONFIG_DATA_DIR = re.compile(r'(?P<head>"data_dir"\s*:\s*")(?P<value>[^"]*)(?P<tail>")')
-_HEREDOC = re.compile(r"<<-?\s*(['\"]?)(?P<delimiter>\w+)\1")
+_DATA_DIR_EXPRESSION = re.compile(r"\$\{\{ inputs\.data_dir \|\| '(?P<default>(?:[^']|'')*)' \}\}")
 
 
-def flag_pattern(flag: str) -> re.Pattern:
-    return re.compile(rf"(?P<flag>--{flag})(?P<separator>=|[ \t]+)(?P<value>{_VALUE})")
-
-
-def data_dir_value(default: str) -> str:
-    return f"\"${{{{ inputs.data_dir || '{default}' }}}}\""
+def data_dir_expression(default: str) -> str:
+    """Return the expression for the data_dir input with the directory as fallback, quoted as GitHub expressions quote."""
+    escaped = default.replace("'", "''")
+    return f"${{{{ inputs.data_dir || '{escaped}' }}}}"
 
 
 def locate_workflow(options: Options) -> Path:
@@ -101,26 +99,6 @@ def locate_workflow(options: Options) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class TrainingStep:
-    """The step that runs train_cached.py: its job, its place in `steps:` and its command lines."""
-
-    job: str
-    steps: Node
-    index: int
-    run: Node
-    command: range
-
-
-@dataclass(frozen=True)
-class OutputsStep:
-    """The earlier step whose output the training command uses as --out_dir, and the name of that output."""
-
-    index: int
-    run: Node
-    output: str
-
-
 def patch_workflow(text: str, shown_as: str, force: bool = False) -> PatchResult:
     """Return the workflow's new text and the status of each part."""
     root = compose(text, shown_as)
@@ -135,184 +113,112 @@ def patch_workflow(text: str, shown_as: str, force: bool = False) -> PatchResult
     additions = inputs_to_add(data_dir)
 
     parts = DispatchInputsPatch(root, source, editor, shown_as, force).apply(additions)
-    parts.append(patch_command(training, source, editor, data_dir, force))
-    config_part = patch_config(training, source, editor, data_dir, force)
-    if config_part is not None:
-        parts.append(config_part)
+    parts.append(patch_command(root, training, source, editor, data_dir, force, shown_as))
+    parts.append(patch_config(training, source, editor, force, shown_as))
     parts.append(patch_outputs(outputs_step, source, editor, force, shown_as))
+
+    steps = WorkflowSteps.of(root, training.node)
+    folders = shared_folders(output_dirs(outputs_step, source))
+    parts.append(patch_shared_folders(steps, folders, source, editor, force))
+    parts.append(patch_hub_steps(steps, source, editor, force, shown_as))
+    parts.append(patch_fallback_output_dir(root, outputs_step.step_id, outputs_step.output, source, editor, force, shown_as))
+    parts = [part for part in parts if part is not None]
 
     new_text = editor.text() if editor.changed else text
     if new_text != text:
-        verify(text, new_text, training, outputs_step, additions, parts, shown_as)
+        check = TrainingCheck(
+            job=training.job,
+            index=training.index,
+            command_flags=(f"--model_type {MODEL_TYPE_VALUE}", f"--data_dir {DATA_DIR_FLAG_VALUE}"),
+            environment={DATA_DIR_VARIABLE: data_dir_expression(data_dir)},
+            folders=folders,
+            config_value=CONFIG_DATA_DIR_VALUE,
+        )
+        verify(text, new_text, check, additions, parts, shown_as)
     return PatchResult(new_text=new_text, parts=tuple(parts))
-
-
-# --- finding the training step ----------------------------------------------------------------------
-
-
-def find_training_step(root: Node, source: SourceLines, shown_as: str) -> TrainingStep:
-    found = []
-    for job, steps in _job_steps(root):
-        for index, step in enumerate(steps.items):
-            pair = step.get("run") if step.kind == MAPPING else None
-            if pair is None or pair[1].kind != SCALAR:
-                continue
-            run = pair[1]
-            if run.style not in BLOCK_SCALAR_STYLES:
-                if _TRAINING_COMMAND.search(run.value):
-                    line = source.line_of(run.start) + 1
-                    raise InputError(shown_as, "the training command's `run:` is not a block scalar (`run: |`)", line)
-                continue
-            for line in source.block_lines(run):
-                if _TRAINING_COMMAND.match(source.lines[line]):
-                    found.append(TrainingStep(job, steps, index, run, command_lines(source.lines, line, shown_as)))
-
-    if not found:
-        raise InputError(
-            shown_as,
-            "no training command found: looked for a line starting with `python train_cached.py` "
-            "in the `run: |` block of a step under jobs.<job>.steps",
-        )
-    if len(found) > 1:
-        lines = ", ".join(str(step.command.start + 1) for step in found)
-        raise InputError(shown_as, f"{len(found)} training commands found (lines {lines}); expected one")
-    return found[0]
-
-
-def _job_steps(root: Node):
-    pair = root.get("jobs")
-    if pair is None or pair[1].kind != MAPPING:
-        return
-    for job_key, job in pair[1].pairs:
-        steps = job.get("steps") if job.kind == MAPPING else None
-        if steps is not None and steps[1].kind == SEQUENCE:
-            yield job_key.value, steps[1]
-
-
-def command_lines(lines: list[str], first: int, shown_as: str) -> range:
-    """Return the lines of the shell command that starts at `first` and continues over trailing backslashes."""
-    last = first
-    while last < len(lines):
-        line = lines[last]
-        if line.rstrip().endswith("\\") and not line.endswith("\\"):
-            raise InputError(
-                shown_as,
-                "the training command's backslash is followed by a space, so the shell command ends on this line; "
-                "remove the trailing whitespace",
-                last + 1,
-                len(line.rstrip()),
-            )
-        if not line.endswith("\\"):
-            break
-        last += 1
-    return range(first, min(last, len(lines) - 1) + 1)
-
-
-def find_outputs_step(training: TrainingStep, source: SourceLines, shown_as: str) -> OutputsStep:
-    out_dir = _flag_value(training, source, flag_pattern("out_dir"))
-    line = training.command.start + 1
-    match = _STEP_OUTPUT.match(out_dir[2]) if out_dir else None
-    if match is None:
-        raise InputError(
-            shown_as,
-            "the training command's --out_dir is not a step output (`--out_dir ${{ steps.<id>.outputs.<name> }}`), "
-            "so a RAT run cannot get an output directory of its own",
-            line,
-        )
-
-    for index, step in enumerate(training.steps.items[: training.index]):
-        step_id = step.get("id") if step.kind == MAPPING else None
-        run = step.get("run") if step_id else None
-        if step_id and step_id[1].value == match["step"] and run and run[1].style in BLOCK_SCALAR_STYLES:
-            return OutputsStep(index, run[1], match["output"])
-    raise InputError(
-        shown_as,
-        f"no earlier step with `id: {match['step']}` and a `run: |` block sets the training command's --out_dir",
-        line,
-    )
-
-
-def _flag_value(training: TrainingStep, source: SourceLines, pattern: re.Pattern) -> tuple[int, re.Match, str] | None:
-    for line in training.command:
-        match = pattern.search(source.lines[line])
-        if match:
-            return line, match, match["value"]
-    return None
 
 
 # --- the data directory ---------------------------------------------------------------------------
 
 
 def current_data_dir(training: TrainingStep, source: SourceLines) -> str:
-    """Return the data directory the workflow trains on: the config file's, which wins, else the flag's."""
-    config_line = _config_data_dir_line(training, source)
-    if config_line is not None:
-        value = _CONFIG_DATA_DIR.search(source.lines[config_line])["value"]
-        found = _data_dir_literal(value)
+    """Return the data directory the workflow trains on.
+
+    A patched step names it as the fallback of its DATA_DIR env. An unpatched
+    step names it in the config file, which wins over the flag, or in the flag.
+    """
+    variable = _environment(training.node).get(DATA_DIR_VARIABLE)
+    if variable is not None:
+        found = _data_dir_default(variable[1].value)
         if found:
             return found
 
-    flag = _flag_value(training, source, flag_pattern("data_dir"))
+    config_line = config_data_dir_line(training, source)
+    if config_line is not None:
+        found = _data_dir_default(CONFIG_DATA_DIR.search(source.lines[config_line])["value"])
+        if found:
+            return found
+
+    flag = flag_value(training, source, flag_pattern("data_dir"))
     if flag is not None:
-        found = _data_dir_literal(flag[2].strip("\"'"))
+        found = _data_dir_default(flag[2].strip("\"'"))
         if found:
             return found
     return FALLBACK_DATA_DIR
 
 
-def _data_dir_literal(value: str) -> str | None:
-    """Return a literal directory, or the fallback inside this patch's own expression; None for other expressions."""
-    match = re.fullmatch(r"\$\{\{ inputs\.data_dir \|\| '(?P<default>[^']*)' \}\}", value)
+def _data_dir_default(value: str) -> str | None:
+    """Return a literal directory, or the fallback inside the data_dir expression; None for any other variable."""
+    match = _DATA_DIR_EXPRESSION.fullmatch(value)
     if match:
-        return match["default"]
-    return None if "${{" in value else value
+        return match["default"].replace("''", "'")
+    return None if "$" in value else value
 
 
-def _config_data_dir_line(training: TrainingStep, source: SourceLines) -> int | None:
-    """Return the `"data_dir": ...` line of the heredoc that writes the command's --config file."""
-    config = _flag_value(training, source, flag_pattern("config"))
-    if config is None:
-        return None
-    name = re.escape(config[2].strip("\"'"))
-    writes_config = re.compile(rf">\s*['\"]?{name}['\"]?(\s|$)")
-
-    lines = list(source.block_lines(training.run))
-    for position, line in enumerate(lines):
-        heredoc = _HEREDOC.search(source.lines[line])
-        if not heredoc or not writes_config.search(source.lines[line]):
-            continue
-        for body_line in lines[position + 1 :]:
-            if source.lines[body_line].strip() == heredoc["delimiter"]:
-                break
-            if _CONFIG_DATA_DIR.search(source.lines[body_line]):
-                return body_line
-    return None
+def _is_older_data_dir(value: str) -> bool:
+    """Tell whether a value is the data_dir expression that earlier versions of this patch pasted into the script."""
+    return _DATA_DIR_EXPRESSION.fullmatch(value.strip('"')) is not None
 
 
-# --- the training command and its config ------------------------------------------------------------
+def _environment(step: Node) -> dict[str, tuple[Node, Node]]:
+    pair = step.get("env")
+    if pair is None or pair[1].kind != MAPPING:
+        return {}
+    return {key.value: (key, value) for key, value in pair[1].pairs if key.kind == SCALAR}
 
 
-def patch_command(training: TrainingStep, source: SourceLines, editor: LineEditor, data_dir: str, force: bool) -> Part:
+# --- the training command, its env and its config -------------------------------------------------
+
+
+def patch_command(
+    root: Node, training: TrainingStep, source: SourceLines, editor: LineEditor, data_dir: str, force: bool, shown_as: str
+) -> Part:
     edited: dict[int, str] = {}
     new_flags: list[str] = []
     statuses = []
 
-    for flag, value in (("model_type", MODEL_TYPE_VALUE), ("data_dir", data_dir_value(data_dir))):
-        found = _flag_value(training, source, flag_pattern(flag))
+    for flag, value in (("model_type", MODEL_TYPE_VALUE), ("data_dir", DATA_DIR_FLAG_VALUE)):
+        found = flag_value(training, source, flag_pattern(flag))
         if found is None:
             new_flags.append(f"--{flag} {value}")
             statuses.append(Status.ADDED)
             continue
         line, match, present = found
-        status = _value_status(present, value, is_ours=flag == "data_dir" and "${{" not in present, force=force)
+        is_literal = flag == "data_dir" and "$" not in present
+        status = value_status(present, value, is_literal, force, is_older=flag == "data_dir" and _is_older_data_dir(present))
         statuses.append(status)
-        if status in (Status.ADDED, Status.REPLACED):
+        if status not in (Status.APPLIED, Status.CONFLICT):
             text = edited.get(line, source.lines[line])
             edited[line] = text[: match.start("value")] + value + text[match.end("value") :]
+    environment = environment_status(training, source, data_dir, force, shown_as)
+    statuses.append(environment)
 
-    part = _combined(TRAINING_COMMAND_PART, statuses, "passes --model_type and --data_dir from the inputs")
+    part = combined_part(TRAINING_COMMAND_PART, statuses, "passes --model_type and, through env DATA_DIR, --data_dir")
     if part.status is Status.CONFLICT:
         return part
+
+    if environment is not Status.APPLIED:
+        write_environment(root, training, source, editor, data_dir)
 
     first = training.command.start
     if new_flags and source.lines[first].endswith("\\"):
@@ -321,33 +227,75 @@ def patch_command(training: TrainingStep, source: SourceLines, editor: LineEdito
         editor.insert_after(first, [f"{' ' * indent}{flag} \\" for flag in new_flags])
     elif new_flags:
         text = edited.get(first, source.lines[first])
-        end = _TRAINING_COMMAND.match(text).end()
+        end = TRAINING_COMMAND.match(text).end()
         edited[first] = text[:end] + "".join(f" {flag}" for flag in new_flags) + text[end:]
     for line, text in edited.items():
-        editor.replace(line, line, [text])
+        editor.set_line(line, text)
     return part
 
 
-def _value_status(present: str, patched: str, is_ours: bool, force: bool) -> Status:
-    """Compare a value the file has with the one this patch writes; `is_ours` marks a value it may take over."""
-    if present == patched:
-        return Status.APPLIED
-    if is_ours:
-        return Status.ADDED
-    return Status.REPLACED if force else Status.CONFLICT
+def environment_status(training: TrainingStep, source: SourceLines, data_dir: str, force: bool, shown_as: str) -> Status:
+    """Compare the training step's `env: DATA_DIR` with `<data_dir input, else the directory>`."""
+    variable = _environment(training.node).get(DATA_DIR_VARIABLE)
+    if variable is not None:
+        return value_status(variable[1].value, data_dir_expression(data_dir), is_ours=False, force=force)
+
+    pair = training.node.get("env")
+    if pair is not None and (not pair[1].is_block_mapping or not pair[1].pairs):
+        raise InputError(
+            shown_as,
+            "the training step's `env:` is not a block mapping with entries; write it as one to patch it",
+            source.line_of(pair[0].start) + 1,
+        )
+    return Status.ADDED
 
 
-def patch_config(training: TrainingStep, source: SourceLines, editor: LineEditor, data_dir: str, force: bool) -> Part | None:
-    line = _config_data_dir_line(training, source)
-    if line is None:
+def write_environment(root: Node, training: TrainingStep, source: SourceLines, editor: LineEditor, data_dir: str) -> None:
+    """Write `DATA_DIR: <expression>` into the step's `env:`, creating `env:` above `run:` when the step has none."""
+    step, entry = training.node, f"{DATA_DIR_VARIABLE}: {data_dir_expression(data_dir)}"
+    variable = _environment(step).get(DATA_DIR_VARIABLE)
+    if variable is not None:
+        line = source.line_of(variable[0].start)
+        editor.set_line(line, source.lines[line][: source.column_of(variable[0].start)] + entry)
+        return
+
+    pair = step.get("env")
+    if pair is not None:
+        env = pair[1]
+        column = source.column_of(env.pairs[0][0].start)
+        editor.insert_after(source.last_line(env), [f"{' ' * column}{entry}"])
+        return
+
+    run_key = step.get("run")[0]
+    column = source.column_of(run_key.start)
+    lines = [f"{' ' * column}env:", f"{' ' * (column + indent_step(root, source))}{entry}"]
+    if step.pairs[0][0] is run_key:
+        # `- run:` opens the step, so nothing can go above it; env follows the step's last line instead.
+        editor.insert_after(source.last_line(step), lines)
+    else:
+        editor.insert_after(source.line_of(run_key.start) - 1, lines)
+
+
+def patch_config(training: TrainingStep, source: SourceLines, editor: LineEditor, force: bool, shown_as: str) -> Part | None:
+    found = config_heredoc(training, source)
+    if found is None:
         return None
+    heredoc, line = found
     text = source.lines[line]
-    match = _CONFIG_DATA_DIR.search(text)
-    patched = data_dir_value(data_dir).strip('"')
-    status = _value_status(match["value"], patched, is_ours="${{" not in match["value"], force=force)
-    if status in (Status.ADDED, Status.REPLACED):
-        editor.replace(line, line, [text[: match.start("value")] + patched + text[match.end("value") :]])
-    return _combined(TRAINING_CONFIG_PART, [status], "the data_dir input, the same as the command")
+    match = CONFIG_DATA_DIR.search(text)
+    present = match["value"]
+    status = value_status(present, CONFIG_DATA_DIR_VALUE, "$" not in present, force, is_older=_is_older_data_dir(present))
+
+    if status not in (Status.APPLIED, Status.CONFLICT) and heredoc["quote"]:
+        raise InputError(
+            shown_as,
+            f"the heredoc that writes the training config is quoted (<< {heredoc['quote']}{heredoc['delimiter']}"
+            f"{heredoc['quote']}), so the shell would not expand ${DATA_DIR_VARIABLE} in it; unquote the delimiter",
+            line + 1,
+        )
+    if status not in (Status.APPLIED, Status.CONFLICT):
+        editor.set_line(line, text[: match.start("value")] + CONFIG_DATA_DIR_VALUE + text[match.end("value") :])
+    return combined_part(TRAINING_CONFIG_PART, [status], f"the data_dir input through ${DATA_DIR_VARIABLE}, as the command")
 
 
 # --- separate outputs for RAT runs ------------------------------------------------------------------
@@ -362,9 +310,9 @@ def _output_line(name: str) -> re.Pattern:
 def patch_outputs(outputs: OutputsStep, source: SourceLines, editor: LineEditor, force: bool, shown_as: str) -> Part:
     statuses, edits = [], {}
     for line, name, match in _output_lines(outputs, source):
-        plain = _MODEL_TYPE_EXPRESSION.sub("", match["value"])
-        patched = plain + OUTPUT_DIR_SUFFIX if name == outputs.output else CACHE_KEY_PREFIX + plain
-        statuses.append(_value_status(match["value"], patched, is_ours=plain == match["value"], force=force))
+        plain = MODEL_TYPE_EXPRESSION.sub("", match["value"])
+        patched = plain + RAT_SUFFIX if name == outputs.output else RAT_KEY_PREFIX + plain
+        statuses.append(value_status(match["value"], patched, is_ours=plain == match["value"], force=force))
         edits[line] = match["head"] + patched + match["tail"]
 
     if not any(name == outputs.output for _, name, _ in _output_lines(outputs, source)):
@@ -373,12 +321,21 @@ def patch_outputs(outputs: OutputsStep, source: SourceLines, editor: LineEditor,
             f'the step that sets --out_dir writes no `echo "{outputs.output}=..." >> $GITHUB_OUTPUT` line',
             source.line_of(outputs.run.start) + 1,
         )
-    part = _combined(OUTPUTS_PART, statuses, f"a RAT run writes to <{outputs.output}>-rat with cache key rat-<key>")
+    part = combined_part(OUTPUTS_PART, statuses, f"a RAT run writes to <{outputs.output}>-rat with cache key rat-<key>")
     if part.status in (Status.ADDED, Status.REPLACED):
         for line, text in edits.items():
             if text != source.lines[line]:
-                editor.replace(line, line, [text])
+                editor.set_line(line, text)
     return part
+
+
+def output_dirs(outputs: OutputsStep, source: SourceLines) -> list[str]:
+    """Return the output directories the outputs step sets, as a run that does not request the RAT resolves them."""
+    return [
+        resolve_nanecho(MODEL_TYPE_EXPRESSION.sub("", match["value"]))
+        for _, name, match in _output_lines(outputs, source)
+        if name == outputs.output
+    ]
 
 
 def _output_lines(outputs: OutputsStep, source: SourceLines):
@@ -389,145 +346,6 @@ def _output_lines(outputs: OutputsStep, source: SourceLines):
             match = pattern.match(source.lines[line])
             if match:
                 yield line, name, match
-
-
-def _combined(name: str, statuses: list[Status], detail: str) -> Part:
-    """Fold the statuses of the edits one part makes into the part's status; any conflict wins."""
-    for status in (Status.CONFLICT, Status.REPLACED, Status.ADDED):
-        if status in statuses:
-            return Part(name, status, detail if status is not Status.CONFLICT else "differs from what this patcher writes")
-    return Part(name, Status.APPLIED)
-
-
-# --- checking the result ----------------------------------------------------------------------------
-
-
-def verify(
-    before: str,
-    after: str,
-    training: TrainingStep,
-    outputs: OutputsStep,
-    additions: dict[str, DispatchInput],
-    parts: list[Part],
-    shown_as: str,
-) -> None:
-    """Parse the patched text and check that it means what the patch intended, and nothing else changed.
-
-    Raises InputError when it does not, so that the caller writes nothing.
-    """
-    conflicting = {part.name for part in parts if part.status is Status.CONFLICT}
-    try:
-        before_data, after_data = _load(before, shown_as), _load(after, shown_as)
-        problems = _input_problems(before, after, additions, conflicting, shown_as)
-    except InputError as error:
-        problems = [f"it does not parse ({error})"]
-    else:
-        problems += _run_problems(before_data, after_data, training, outputs, additions, conflicting)
-        problems += _other_problems(before_data, after_data, training, outputs)
-
-    if problems:
-        raise InputError(shown_as, "the patched workflow failed its own check, so nothing was written: " + "; ".join(problems))
-
-
-def _load(text: str, shown_as: str) -> dict:
-    try:
-        return YAML(typ="safe", pure=True).load(text)
-    except YAMLError as error:
-        raise yaml_error(error, shown_as) from None
-
-
-def _input_problems(before: str, after: str, additions: dict, conflicting: set[str], shown_as: str) -> list[str]:
-    old, new = declared_inputs(before, shown_as), declared_inputs(after, shown_as)
-    problems = []
-    for name, definition in additions.items():
-        expected = old.get(name) if f"dispatch input {name}" in conflicting else definition
-        present = new.get(name)
-        if present is None or not present.same_definition(expected):
-            problems.append(f"input {name} is {present}, expected {expected}")
-    for name, definition in old.items():
-        if name not in additions and new.get(name) != definition:
-            problems.append(f"input {name} changed")
-    if len(new) > MAX_DISPATCH_INPUTS:
-        problems.append(f"{len(new)} inputs, more than GitHub's {MAX_DISPATCH_INPUTS}")
-    return problems
-
-
-def _run_problems(before: dict, after: dict, training: TrainingStep, outputs: OutputsStep, additions, conflicting) -> list[str]:
-    problems = []
-    old_run = _step(before, training.job, training.index)["run"].split("\n")
-    new_run = _step(after, training.job, training.index)["run"].split("\n")
-    starts = [index for index, line in enumerate(new_run) if _TRAINING_COMMAND.match(line)]
-    if len(starts) != 1:
-        return [f"{len(starts)} training commands in the patched step"]
-
-    command = command_lines(new_run, starts[0], "patched workflow")
-    command_text = " ".join(line.rstrip("\\") for line in new_run[command.start : command.stop])
-    if TRAINING_COMMAND_PART not in conflicting:
-        expected_flags = [f"--model_type {MODEL_TYPE_VALUE}", f"--data_dir {data_dir_value(additions['data_dir'].default)}"]
-        problems += [f"the training command lacks `{flag}`" for flag in expected_flags if flag not in command_text]
-    if command.stop < len(new_run) and new_run[command.stop - 1].endswith("\\"):
-        problems.append("the training command does not end")
-
-    touched = set(command) | {index for index, line in enumerate(new_run) if _CONFIG_DATA_DIR.search(line)}
-    untouched_old = [line for index, line in enumerate(old_run) if not _is_command_or_config(old_run, index)]
-    untouched_new = [line for index, line in enumerate(new_run) if index not in touched]
-    if untouched_old != untouched_new:
-        problems.append("lines of the training step other than the command and its data_dir changed")
-
-    old_outputs = _step(before, training.job, outputs.index)["run"].split("\n")
-    new_outputs = _step(after, training.job, outputs.index)["run"].split("\n")
-    changed = [new for old, new in zip(old_outputs, new_outputs) if old != new]
-    if len(old_outputs) != len(new_outputs) or any("${{ inputs.model_type ==" not in line for line in changed):
-        problems.append(f"the {outputs.output} step changed other lines than its {outputs.output} and cache_key outputs")
-    return problems
-
-
-def _is_command_or_config(lines: list[str], index: int) -> bool:
-    if _CONFIG_DATA_DIR.search(lines[index]):
-        return True
-    for start, line in enumerate(lines):
-        if _TRAINING_COMMAND.match(line) and index in command_lines(lines, start, "workflow"):
-            return True
-    return False
-
-
-def _other_problems(before: dict, after: dict, training: TrainingStep, outputs: OutputsStep) -> list[str]:
-    """Compare everything but the dispatch inputs and the two edited `run:` blocks."""
-    problems = []
-    for index in (training.index, outputs.index):
-        _step(after, training.job, index)["run"] = _step(before, training.job, index)["run"]
-    rest_before = {key: value for key, value in before.items() if key != "on"}
-    rest_after = {key: value for key, value in after.items() if key != "on"}
-    if rest_before != rest_after:
-        problems.append("keys outside the triggers and the two edited steps changed")
-    if _triggers(before.get("on")) != _triggers(after.get("on")):
-        problems.append("triggers other than the new dispatch inputs changed")
-    return problems
-
-
-def _step(document: dict, job: str, index: int) -> dict:
-    return document["jobs"][job]["steps"][index]
-
-
-def _triggers(on: object) -> dict:
-    """Return the triggers as a mapping, without the inputs this patch adds and with workflow_dispatch present."""
-    if isinstance(on, str):
-        on = {on: None}
-    elif isinstance(on, list):
-        on = {event: None for event in on}
-    triggers = dict(on or {})
-    dispatch = triggers.get("workflow_dispatch") or {}
-    inputs = {name: value for name, value in (dispatch.get("inputs") or {}).items() if name not in ("model_type", "data_dir")}
-    triggers["workflow_dispatch"] = {**dispatch, "inputs": inputs}
-    return triggers
-
-
-def validate_workflow(text: str, shown_as: str) -> None:
-    """Check that a workflow parses and stays within GitHub's limit on dispatch inputs."""
-    compose(text, shown_as)
-    inputs = declared_inputs(text, shown_as)
-    if len(inputs) > MAX_DISPATCH_INPUTS:
-        raise InputError(shown_as, f"declares {len(inputs)} dispatch inputs; GitHub accepts {MAX_DISPATCH_INPUTS}")
 
 
 FILE_PATCH = FilePatch(name="workflow", locate=locate_workflow, apply=patch_workflow, validator=validate_workflow)

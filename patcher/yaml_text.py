@@ -201,6 +201,29 @@ class SourceLines:
         return range(header + 1, (last if last is not None else header) + 1)
 
 
+def scalar_spans(source: SourceLines, node: Node) -> list[tuple[int, int, int]]:
+    """Return (line, first column, end column) for each line of a scalar's text; a block scalar's header is left out."""
+    if node.style in BLOCK_SCALAR_STYLES:
+        return [(line, 0, len(source.lines[line])) for line in source.block_lines(node)]
+
+    first, last = source.line_of(node.start), source.line_of(max(node.end - 1, node.start))
+    spans = []
+    for line in range(first, last + 1):
+        start = source.column_of(node.start) if line == first else 0
+        end = source.column_of(node.end) if line == last and node.end > node.start else len(source.lines[line])
+        spans.append((line, start, end))
+    return spans
+
+
+def render_flow_scalar(value: str, style: str | None) -> str:
+    """Write a value as a plain, single-quoted or double-quoted scalar, escaping what that style needs."""
+    if style == "'":
+        return "'" + value.replace("'", "''") + "'"
+    if style == '"':
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return value
+
+
 def indent_of(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
@@ -239,6 +262,20 @@ class LineEditor:
 
     def insert_after(self, line: int, lines: list[str]) -> None:
         self._insertions.setdefault(line, []).extend(lines)
+
+    def current_line(self, index: int) -> str:
+        """Return a line's text with the single-line replacement made so far, so that later edits build on it."""
+        taken = self._replacements.get(index)
+        if taken is not None and taken[0] == index and len(taken[1]) == 1:
+            return taken[1][0]
+        return self.source.lines[index]
+
+    def set_line(self, index: int, text: str) -> None:
+        """Replace one line, or the single-line replacement an earlier edit made of it."""
+        taken = self._replacements.get(index)
+        if taken is not None and taken[0] == index and len(taken[1]) == 1:
+            del self._replacements[index]
+        self.replace(index, index, [text])
 
     @property
     def changed(self) -> bool:

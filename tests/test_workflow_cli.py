@@ -37,6 +37,28 @@ def test_second_apply_changes_no_workflow_byte(sample_target: Path):
     assert f"{WORKFLOW}: training command: already applied" in second.stdout
 
 
+def test_apply_reports_rat_separation(sample_target: Path):
+    result = run_patcher("apply", sample_target)
+
+    assert result.returncode == 0, result.stderr
+    assert f"{WORKFLOW}: RAT backup folders: added" in result.stdout
+    assert f"{WORKFLOW}: Hugging Face steps: added (a RAT run skips the 2 step(s)" in result.stdout
+    assert f"{WORKFLOW}: RAT fallback output directory: added" in result.stdout
+
+
+def test_hand_edited_hub_condition_exits_2(sample_target: Path):
+    workflow = sample_target / WORKFLOW
+    text = workflow.read_text(encoding="utf-8")
+    workflow.write_text(text.replace("if: vars.START_FROM_HUB == 'true'", "if: inputs.model_type == 'NanEcho'"), encoding="utf-8")
+    before = snapshot(sample_target)
+
+    result = run_patcher("apply", sample_target)
+
+    assert result.returncode == 2
+    assert f"{WORKFLOW}: Hugging Face steps: conflict" in result.stderr
+    assert snapshot(sample_target) == before
+
+
 def test_check_reports_unpatched_workflow(sample_target: Path):
     run_patcher("apply", sample_target)
     (sample_target / WORKFLOW).write_bytes((FIXTURES / "echoself" / WORKFLOW).read_bytes())

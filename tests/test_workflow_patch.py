@@ -14,7 +14,8 @@ from patcher import dispatch_inputs
 from patcher.dispatch_inputs import MAX_DISPATCH_INPUTS, declared_inputs
 from patcher.errors import InputError
 from patcher.parts import Status
-from patcher.workflow_patch import CACHE_KEY_PREFIX, OUTPUT_DIR_SUFFIX, patch_workflow
+from patcher.workflow_parts import RAT_KEY_PREFIX, RAT_SUFFIX
+from patcher.workflow_patch import patch_workflow
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 WORKFLOWS = FIXTURES / "workflows"
@@ -69,6 +70,9 @@ def test_sample_workflow_parts_added_then_applied():
         "training command",
         "training config data_dir",
         "RAT output directory and cache key",
+        "RAT backup folders",
+        "Hugging Face steps",
+        "RAT fallback output directory",
     ]
     assert {part.status for part in first.parts} == {Status.ADDED}
     assert {part.status for part in second.parts} == {Status.APPLIED}
@@ -159,11 +163,70 @@ def command_of(text: str) -> list[str]:
     return lines[first : last + 1]
 
 
+def training_step(text: str) -> dict:
+    steps = YAML(typ="safe").load(text)["jobs"]["train"]["steps"]
+    return next(step for step in steps if step.get("name") == "Run cached training")
+
+
 def test_command_passes_inputs_with_fallbacks():
     command = " ".join(command_of(patched(read(SAMPLE_WORKFLOW))))
 
     assert "--model_type ${{ inputs.model_type || 'NanEcho' }}" in command
-    assert "--data_dir \"${{ inputs.data_dir || 'data/sample' }}\"" in command
+    assert '--data_dir "$DATA_DIR"' in command
+
+
+def test_data_dir_reaches_script_through_env():
+    """Actions pastes a `${{ }}` value into the script before bash reads it, so free text must come through env."""
+    step = training_step(patched(read(SAMPLE_WORKFLOW)))
+
+    assert step["env"] == {"DATA_DIR": "${{ inputs.data_dir || 'data/sample' }}"}
+    assert "inputs.data_dir" not in step["run"]
+
+
+def test_data_dir_env_joins_existing_env():
+    text = read(SAMPLE_WORKFLOW).replace(
+        "    - name: Run cached training\n", "    - name: Run cached training\n      env:\n        TORCH_HOME: /tmp/torch\n"
+    )
+
+    step = training_step(patched(text))
+
+    assert step["env"] == {"TORCH_HOME": "/tmp/torch", "DATA_DIR": "${{ inputs.data_dir || 'data/sample' }}"}
+
+
+def test_other_data_dir_env_is_conflict():
+    text = read(SAMPLE_WORKFLOW).replace(
+        "    - name: Run cached training\n", "    - name: Run cached training\n      env:\n        DATA_DIR: data/other\n"
+    )
+
+    result = patch_workflow(text, "workflow.yml")
+
+    command = next(part for part in result.parts if part.name == "training command")
+    assert command.status is Status.CONFLICT
+    assert "--data_dir data/sample" in result.new_text
+
+
+def test_quoted_config_heredoc_rejected():
+    """In `<< 'EOL'` the shell expands nothing, so `$DATA_DIR` would reach the config file as text."""
+    text = read(SAMPLE_WORKFLOW).replace("cat > training_config.json << EOL", "cat > training_config.json << 'EOL'")
+
+    with pytest.raises(InputError) as raised:
+        patch_workflow(text, "workflow.yml")
+
+    assert "unquote the delimiter" in raised.value.message
+    assert raised.value.line == text.splitlines().index('          "data_dir": "data/sample",') + 1
+
+
+def test_older_inline_data_dir_updated():
+    """A workflow patched by a version that pasted the input into the script moves to the env form."""
+    golden = read(EXPECTED / "anchors.yml")
+    older = golden.replace("        env:\n          DATA_DIR: ${{ inputs.data_dir || 'data/nanecho' }}\n", "").replace(
+        '--data_dir "$DATA_DIR"', "--data_dir \"${{ inputs.data_dir || 'data/nanecho' }}\""
+    )
+
+    result = patch_workflow(older, "anchors.yml")
+
+    assert result.new_text == golden
+    assert [part.status for part in result.parts if part.name == "training command"] == [Status.UPDATED]
 
 
 def test_command_stays_one_shell_command():
@@ -179,7 +242,7 @@ def test_command_stays_one_shell_command():
 def test_config_file_uses_same_data_dir():
     text = patched(read(SAMPLE_WORKFLOW))
 
-    assert "\"data_dir\": \"${{ inputs.data_dir || 'data/sample' }}\"," in text
+    assert '"data_dir": "$DATA_DIR",' in text
 
 
 # --- separate outputs for RAT runs -------------------------------------------------------------------
@@ -188,7 +251,7 @@ def test_config_file_uses_same_data_dir():
 def resolve(text: str, model_type: str | None) -> str:
     """Evaluate the patch's two expressions the way GitHub does for the given input (None: no inputs)."""
     rat = model_type == "RAT"
-    return text.replace(OUTPUT_DIR_SUFFIX, "-rat" if rat else "").replace(CACHE_KEY_PREFIX, "rat-" if rat else "")
+    return text.replace(RAT_SUFFIX, "-rat" if rat else "").replace(RAT_KEY_PREFIX, "rat-" if rat else "")
 
 
 def output_values(text: str, name: str) -> list[str]:
@@ -257,8 +320,20 @@ def test_patch_removes_only_edited_lines():
         [f'echo "output_dir=.training-progress/sample-{mode}" >> $GITHUB_OUTPUT' for mode in ("ci", "scheduled", "full")]
         + [f'echo "cache_key={mode}" >> $GITHUB_OUTPUT' for mode in ("ci", "scheduled", "full")]
         + ['"data_dir": "data/sample",', "--data_dir data/sample \\"]
+        + ["FALLBACK_OUTPUT_DIR: .training-progress/sample-ci"]
+        + ["if: vars.START_FROM_HUB == 'true'", "if: always()"]
+        + [
+            "path: sample/.training-progress/artifacts",
+            'FOUND=".training-progress/artifacts"',
+            "mkdir -p .training-progress/checkpoints",
+            'cp "$BEST" .training-progress/checkpoints/latest_checkpoint.pt',
+            'cp "$BEST" ".training-progress/checkpoints/checkpoint_${STAMP}.pt"',
+            'echo "{\\"run\\": \\"${{ github.run_id }}\\"}" > .training-progress/checkpoints/backup_manifest.json',
+            "sample/.training-progress/checkpoints/",
+        ]
     )
-    assert len(added) == 13 + 8 + 1
+    # The new inputs (13 lines), the --model_type flag and the training step's env (3), and one line per removed line.
+    assert len(added) == 13 + 3 + len(removed)
     assert not set(QUIRKS) & set(removed)
 
 
