@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from patcher.errors import InputError
 from patcher.parts import Part, Status
@@ -62,6 +62,22 @@ HUB_ACTION = re.compile(r"hugging_?face", re.IGNORECASE)
 _LEADING_EXPRESSION = re.compile(r"\$\{\{[^}]*\}\}")
 _WHOLE_EXPRESSION = re.compile(r"\$\{\{\s*(?P<inner>.*?)\s*\}\}", re.DOTALL)
 _NAME_CHARACTER = re.compile(r"[\w.$-]")
+
+
+@dataclass
+class PendingEdits:
+    """Line edits of one part, written only when the part is no conflict, so that a conflict leaves its lines alone."""
+
+    lines: dict[int, str] = field(default_factory=dict)
+    insertions: list[tuple[int, list[str]]] = field(default_factory=list)
+
+    def write_unless_conflict(self, part: Part, editor: LineEditor) -> Part:
+        if part.status is not Status.CONFLICT:
+            for line, text in self.lines.items():
+                editor.set_line(line, text)
+            for line, lines in self.insertions:
+                editor.insert_after(line, lines)
+        return part
 
 
 @dataclass(frozen=True)
@@ -126,17 +142,18 @@ def patch_shared_folders(
     if not folders:
         return None
     pattern = folder_pattern(folders)
-    statuses = []
+    statuses, pending = [], PendingEdits()
     for step in steps.run_by_rat():
         for node in _path_scalars(step):
             for line, start, end in scalar_spans(source, node):
                 if node.style in BLOCK_SCALAR_STYLES and source.lines[line].lstrip().startswith("#"):
                     continue
-                statuses += _mark_folders(pattern, node.style, line, start, end, editor, force)
+                statuses += _mark_folders(pattern, node.style, (line, start, end), editor, pending, force)
     if not statuses:
         return None
     names = ", ".join(f"{folder}-rat" for folder in folders)
-    return combined_part(SHARED_FOLDERS_PART, statuses, f"a RAT run backs up to and restores from {names}")
+    part = combined_part(SHARED_FOLDERS_PART, statuses, f"a RAT run backs up to and restores from {names}")
+    return pending.write_unless_conflict(part, editor)
 
 
 def _path_scalars(step: Node) -> list[Node]:
@@ -154,9 +171,10 @@ def _path_scalars(step: Node) -> list[Node]:
 
 
 def _mark_folders(
-    pattern: re.Pattern, style: str | None, line: int, start: int, end: int, editor: LineEditor, force: bool
+    pattern: re.Pattern, style: str | None, span: tuple[int, int, int], editor: LineEditor, pending: PendingEdits, force: bool
 ) -> list[Status]:
-    """Mark each folder on one line of a scalar; return the status of each occurrence."""
+    """Mark each folder within one line's span of a scalar; return the status of each occurrence."""
+    line, start, end = span
     text = editor.current_line(line)
     end += len(text) - len(editor.source.lines[line])
     mark = render_flow_scalar(RAT_SUFFIX, style)[1:-1] if style == "'" else RAT_SUFFIX
@@ -182,7 +200,7 @@ def _mark_folders(
     for first, last in reversed(insertions):
         text = text[:first] + mark + text[last:]
     if insertions:
-        editor.set_line(line, text)
+        pending.lines[line] = text
     return statuses
 
 
@@ -225,16 +243,18 @@ def patch_hub_steps(steps: WorkflowSteps, source: SourceLines, editor: LineEdito
     """Add the RAT clause to the `if:` of each Hugging Face step, or give the step `if:` with the clause alone."""
     if not steps.hub_steps:
         return None
-    statuses = [_gate_step(step, source, editor, force, shown_as) for step in steps.hub_steps]
-    return combined_part(HUB_STEPS_PART, statuses, f"a RAT run skips the {len(statuses)} step(s) that upload or download models")
+    pending = PendingEdits()
+    statuses = [_gate_step(step, source, editor, pending, force, shown_as) for step in steps.hub_steps]
+    detail = f"a RAT run skips the {len(statuses)} step(s) that upload or download models"
+    return pending.write_unless_conflict(combined_part(HUB_STEPS_PART, statuses, detail), editor)
 
 
-def _gate_step(step: Node, source: SourceLines, editor: LineEditor, force: bool, shown_as: str) -> Status:
+def _gate_step(step: Node, source: SourceLines, editor: LineEditor, pending: PendingEdits, force: bool, shown_as: str) -> Status:
     pair = step.get("if")
     if pair is None:
         key = step.pairs[0][0]
         last = source.last_line(step.pairs[0][1]) or source.line_of(key.start)
-        editor.insert_after(last, [f"{' ' * source.column_of(key.start)}if: {NOT_RAT}"])
+        pending.insertions.append((last, [f"{' ' * source.column_of(key.start)}if: {NOT_RAT}"]))
         return Status.ADDED
 
     node = pair[1]
@@ -254,7 +274,7 @@ def _gate_step(step: Node, source: SourceLines, editor: LineEditor, force: bool,
     value = f"${{{{ {gated} }}}}" if "${{" in node.value else gated
     text = editor.current_line(line)
     start = source.column_of(node.start)
-    editor.set_line(line, text[:start] + render_flow_scalar(value, node.style) + text[start + node.end - node.start :])
+    pending.lines[line] = text[:start] + render_flow_scalar(value, node.style) + text[start + node.end - node.start :]
     return Status.REPLACED if "model_type" in expression else Status.ADDED
 
 
@@ -272,15 +292,16 @@ def patch_fallback_output_dir(
 ) -> Part | None:
     """Add the RAT mark to the value of each env variable that is the fallback of the output directory."""
     names = fallback_names(source.text, step_id, output)
-    statuses = []
+    statuses, pending = [], PendingEdits()
     for env in _env_mappings(root):
         for key, value in env.pairs:
             if key.kind == SCALAR and key.value in names:
-                statuses += _mark_fallback(key, value, source, editor, force, shown_as)
+                statuses += _mark_fallback(key, value, source, editor, pending, force, shown_as)
     if not statuses:
         return None
     variables = " and ".join(f"env.{name}" for name in names)
-    return combined_part(FALLBACK_PART, statuses, f"a RAT run appends -rat to {variables}")
+    part = combined_part(FALLBACK_PART, statuses, f"a RAT run appends -rat to {variables}")
+    return pending.write_unless_conflict(part, editor)
 
 
 def _env_mappings(root: Node) -> list[Node]:
@@ -294,7 +315,9 @@ def _env_mappings(root: Node) -> list[Node]:
     return found
 
 
-def _mark_fallback(key: Node, value: Node, source: SourceLines, editor: LineEditor, force: bool, shown_as: str) -> list[Status]:
+def _mark_fallback(
+    key: Node, value: Node, source: SourceLines, editor: LineEditor, pending: PendingEdits, force: bool, shown_as: str
+) -> list[Status]:
     line = source.line_of(value.start)
     if value.kind != SCALAR or value.style in BLOCK_SCALAR_STYLES or source.line_of(max(value.end - 1, value.start)) != line:
         raise InputError(shown_as, f"env {key.value} is not a one-line scalar; write it on one line to patch it", line + 1)
@@ -310,5 +333,5 @@ def _mark_fallback(key: Node, value: Node, source: SourceLines, editor: LineEdit
 
     text = editor.current_line(line)
     start = source.column_of(value.start)
-    editor.set_line(line, text[:start] + render_flow_scalar(patched, value.style) + text[start + value.end - value.start :])
+    pending.lines[line] = text[:start] + render_flow_scalar(patched, value.style) + text[start + value.end - value.start :]
     return [Status.REPLACED if plain != value.value else Status.ADDED]

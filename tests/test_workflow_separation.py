@@ -232,6 +232,18 @@ def test_hand_edit_is_conflict(name: str, old: str, new: str, forced: str):
     assert new in result.new_text
 
 
+def test_conflicting_part_edits_nothing():
+    """One hand-marked folder leaves every occurrence of the part as it was, the other parts still apply."""
+    hand_marked = "mkdir -p .training-progress/checkpoints${{ inputs.model_type == 'RAT' && '_rat' || '' }}\n"
+    text = read(SAMPLE_WORKFLOW).replace("mkdir -p .training-progress/checkpoints\n", hand_marked, 1)
+
+    result = patch_workflow(text, "workflow.yml")
+
+    assert RAT_SUFFIX not in steps_by_name(result.new_text)["Back up the best checkpoint"]["run"]
+    assert "sample/.training-progress/checkpoints/\n" in result.new_text
+    assert f"{NOT_RAT}" in steps_by_name(result.new_text)["Publish the model to the Hub"]["if"]
+
+
 @pytest.mark.parametrize("name, old, new, forced", HAND_EDITS)
 def test_forced_hand_edit_replaced_once(name: str, old: str, new: str, forced: str):
     """--force writes this patch's form; a second apply then finds everything applied."""
