@@ -32,9 +32,18 @@ def read(path: Path) -> str:
         return stream.read()
 
 
+def hand_edited(text: str) -> str:
+    """The sample with a hand-made RAT mark on a backup folder, a Hub condition and the fallback directory."""
+    return (
+        text.replace("mkdir -p .training-progress/checkpoints\n", "mkdir -p .training-progress/checkpoints${{ inputs.model_type }}\n")
+        .replace("if: vars.START_FROM_HUB == 'true'", "if: inputs.model_type == 'NanEcho'")
+        .replace("sample-ci\n\n    steps:", "sample-ci${{ inputs.model_type }}\n\n    steps:")
+    )
+
+
 @pytest.fixture(scope="module")
 def produced_workflows(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """The patched sample workflow, its CRLF form, and every golden after-file the patch tests compare with."""
+    """The patched sample workflow, its CRLF form, forced replacements, and every golden after-file the patch tests use."""
     folder = tmp_path_factory.mktemp("produced")
     sample = read(SAMPLE_WORKFLOW)
     produced = {
@@ -43,6 +52,7 @@ def produced_workflows(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         "model-type-conflict-forced.yml": patch_workflow(
             read(WORKFLOWS / "model-type-conflict.yml"), "conflict.yml", force=True
         ).new_text,
+        "hand-edits-forced.yml": patch_workflow(hand_edited(sample), "hand-edits.yml", force=True).new_text,
     }
     for golden in sorted((WORKFLOWS / "expected").glob("*.yml")):
         produced[golden.name] = read(golden)
