@@ -69,6 +69,7 @@ FALLBACK_DATA_DIR = "data/nanecho"
 MODEL_TYPE_VALUE = "${{ inputs.model_type || 'NanEcho' }}"
 DATA_DIR_VARIABLE = "DATA_DIR"
 DATA_DIR_FLAG_VALUE = f'"${DATA_DIR_VARIABLE}"'
+# NOTE: a data_dir with `"` or `\` makes the JSON written by the heredoc invalid, so that training run fails.
 CONFIG_DATA_DIR_VALUE = f"${DATA_DIR_VARIABLE}"
 
 _DATA_DIR_EXPRESSION = re.compile(r"\$\{\{ inputs\.data_dir \|\| '(?P<default>(?:[^']|'')*)' \}\}")

@@ -50,6 +50,7 @@ FALLBACK_PART = "RAT fallback output directory"
 # Folders that the target's workflow names beside its output directories and uses for every model:
 # `checkpoints` contains the backups the commit step pushes, and `artifacts` the downloads the restore step reads.
 SHARED_FOLDER_NAMES = ("checkpoints", "artifacts")
+# NOTE: other fixed folders, and literal copies of an output directory outside env fallbacks, stay shared.
 
 # A script that uploads to or downloads from the Hub: a script named for it (upload_to_huggingface.py),
 # the CLI (huggingface-cli upload) or a huggingface_hub call. Installing huggingface_hub alone is no transfer.
