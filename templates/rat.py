@@ -18,49 +18,42 @@ from patcher.templates.target_block import TargetBlock
 
 
 def _reservoir_scan_forward(
-    drive: torch.Tensor, initial_state: torch.Tensor, weight_t: torch.Tensor, leak_rate: float
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Run h_t = (1 - a) h_{t-1} + a tanh(drive_t + h_{t-1} W^T) over time; return the states and the tanh values.
+    activations: torch.Tensor, initial_state: torch.Tensor, weight_t: torch.Tensor, leak_rate: float
+) -> torch.Tensor:
+    """Run h_t = (1 - a) h_{t-1} + a tanh(drive_t + h_{t-1} W^T) over time and return the states.
 
-    `drive` is (time, batch, units) and may be a strided view; `weight_t` is
-    W^T, contiguous, so that each step is one matrix product on contiguous
-    rows. Each step is three operations writing into preallocated tensors,
-    because the loop's cost is per-operation overhead more than arithmetic.
+    `activations` (time, batch, units), contiguous, holds the drive on entry and
+    is overwritten in place with the tanh values, which the backward pass
+    needs. `weight_t` is W^T, contiguous. Each step is three in-place
+    operations, because the loop's cost is per-operation overhead (allocation,
+    copies, dispatch) more than arithmetic.
     """
-    states = torch.empty(drive.shape, dtype=drive.dtype, device=drive.device)
-    tanhs = torch.empty_like(states)
-    drive_steps = drive.unbind(0)
-    state_steps = states.unbind(0)
-    tanh_steps = tanhs.unbind(0)
-
+    states = torch.empty_like(activations)
     state = initial_state
-    for step in range(len(drive_steps)):
-        activation = torch.addmm(drive_steps[step], state, weight_t, out=tanh_steps[step])
+    for step in range(activations.size(0)):
+        activation = activations[step]
+        activation.addmm_(state, weight_t)
         activation.tanh_()
-        state = torch.lerp(state, activation, leak_rate, out=state_steps[step])
-    return states, tanhs
+        state = torch.lerp(state, activation, leak_rate, out=states[step])
+    return states
 
 
 def _reservoir_scan_backward(
     grad_states: torch.Tensor, tanhs: torch.Tensor, weight: torch.Tensor, leak_rate: float
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Backpropagate through time by hand; return the gradients of the drive and of the initial state.
+    """Backpropagate through time by hand and return the gradients of the drive and of the initial state.
 
     With g_t the gradient reaching h_t from the outputs and from step t + 1,
     the drive gets q_t = a (1 - tanh_t^2) g_t and h_{t-1} gets
     (1 - a) g_t + q_t W. The recurrent weight is fixed, so it needs no gradient.
     """
-    slopes = (1.0 - tanhs * tanhs) * leak_rate
-    grad_drive = torch.empty_like(slopes)
-    grad_steps = grad_states.unbind(0)
-    slope_steps = slopes.unbind(0)
-    grad_drive_steps = grad_drive.unbind(0)
-
-    carried = torch.zeros_like(grad_steps[0])
-    for step in range(len(grad_steps) - 1, -1, -1):
-        grad_state = grad_steps[step] + carried
-        grad_activation = torch.mul(grad_state, slope_steps[step], out=grad_drive_steps[step])
-        carried = torch.addmm(grad_state, grad_activation, weight, beta=1.0 - leak_rate)
+    # The slopes a (1 - tanh^2) are turned into the drive's gradient in place, step by step.
+    grad_drive = tanhs.square().mul_(-leak_rate).add_(leak_rate)
+    carried = torch.zeros_like(grad_drive[0])
+    for step in range(grad_drive.size(0) - 1, -1, -1):
+        grad_state = carried.add_(grad_states[step])
+        grad_activation = grad_drive[step].mul_(grad_state)
+        carried = grad_state.addmm_(grad_activation, weight, beta=1.0 - leak_rate)
     return grad_drive, carried
 
 
@@ -69,7 +62,7 @@ _RESERVOIR_SCAN_KERNELS: dict = {}
 
 
 def _reservoir_scan_kernels(scripted: bool = True) -> List:
-    """Return the forward and backward scans, compiled with TorchScript on first use when `scripted`.
+    """Return the forward and backward scans, compiled with TorchScript on first use when `scripted` is set.
 
     TorchScript removes part of the interpreter overhead of each step: on a
     2-core CPU the scans took about 15% less time than in eager Python. If
@@ -90,32 +83,44 @@ def _reservoir_scan_kernels(scripted: bool = True) -> List:
 
 
 class _ReservoirScan(torch.autograd.Function):
-    """The reservoir's time loop with a hand-written backward pass through time.
+    """The reservoir's input projection and time loop, with a hand-written backward pass through time.
 
     Autograd over a Python loop records several nodes per step and replays
     them one by one. Here the forward keeps only the tanh values, and the
-    backward is one tight loop. Inputs: drive (time, batch, units), initial
-    state (batch, units), the fixed recurrent weight W (units, units), the leak
-    rate and whether to use TorchScript. Output: the states (time, batch, units).
+    backward is one tight loop. Inputs: inputs (batch, time, features), the
+    initial state (batch, units), the fixed W_in, bias and W, the leak rate and
+    whether to use TorchScript. Output: the states (time, batch, units). Only
+    the inputs and the initial state get gradients: the weights are constants.
     """
 
     @staticmethod
-    def forward(ctx, drive, initial_state, weight, leak_rate, scripted):
-        scan_forward, _ = _reservoir_scan_kernels(scripted)
-        states, tanhs = scan_forward(drive, initial_state, weight.t().contiguous(), leak_rate)
-        ctx.save_for_backward(tanhs, weight)
+    def forward(ctx, inputs, initial_state, weight_in, bias, weight, leak_rate, use_torchscript):
+        batch, steps, features = inputs.shape
+        # Time-major rows, so that each step's drive is one contiguous (batch, units) block.
+        time_major = inputs.transpose(0, 1).reshape(steps * batch, features)
+        activations = torch.addmm(bias, time_major, weight_in.t()).view(steps, batch, -1)
+
+        scan_forward, _ = _reservoir_scan_kernels(use_torchscript)
+        states = scan_forward(activations, initial_state, weight.t().contiguous(), leak_rate)
+
+        ctx.save_for_backward(activations, weight_in, weight)
         ctx.leak_rate = leak_rate
-        ctx.scripted = scripted
+        ctx.use_torchscript = use_torchscript
         return states
 
     @staticmethod
     def backward(ctx, grad_states):
-        tanhs, weight = ctx.saved_tensors
-        _, scan_backward = _reservoir_scan_kernels(ctx.scripted)
-        grad_drive, grad_initial = scan_backward(grad_states, tanhs, weight, ctx.leak_rate)
+        tanhs, weight_in, weight = ctx.saved_tensors
+        steps, batch, units = tanhs.shape
+        _, scan_backward = _reservoir_scan_kernels(ctx.use_torchscript)
+
+        with torch.autocast(device_type=tanhs.device.type, enabled=False):
+            grad_drive, grad_initial = scan_backward(grad_states.to(tanhs.dtype), tanhs, weight, ctx.leak_rate)
+            grad_inputs = (grad_drive.view(steps * batch, units) @ weight_in).view(steps, batch, -1).transpose(0, 1)
+
         if not ctx.needs_input_grad[1]:
             grad_initial = None
-        return grad_drive, grad_initial, None, None, None
+        return grad_inputs, grad_initial, None, None, None, None, None
 
 
 class EchoReservoir(nn.Module):
@@ -218,10 +223,11 @@ class EchoReservoir(nn.Module):
 
         # The scan runs in the buffers' precision: under autocast its fixed-size steps gain nothing from float16.
         with torch.autocast(device_type=inputs.device.type, enabled=False):
-            drive = F.linear(inputs.to(self.weight.dtype), self.weight_in, self.bias)
             states = _ReservoirScan.apply(
-                drive.transpose(0, 1),
+                inputs.to(self.weight.dtype),
                 initial_state.to(self.weight.dtype),
+                self.weight_in,
+                self.bias,
                 self.weight,
                 self.leak_rate,
                 self.use_torchscript,

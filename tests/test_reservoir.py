@@ -173,15 +173,16 @@ def test_gradient_matches_autograd_through_plain_loop():
 @pytest.mark.parametrize("use_torchscript", [True, False])
 def test_scan_passes_gradcheck(use_torchscript):
     generator = torch.Generator().manual_seed(0)
+    weight_in = torch.randn(5, 3, dtype=torch.float64, generator=generator)
+    bias = torch.randn(5, dtype=torch.float64, generator=generator) * 0.1
     weight = torch.randn(5, 5, dtype=torch.float64, generator=generator) * 0.4
-    drive = torch.randn(2, 6, 5, dtype=torch.float64, generator=generator, requires_grad=True)
+    inputs = torch.randn(2, 6, 3, dtype=torch.float64, generator=generator, requires_grad=True)
     initial_state = torch.randn(2, 5, dtype=torch.float64, generator=generator, requires_grad=True)
 
-    def scan(drive, initial_state):
-        # A strided (time, batch, units) view, as the reservoir passes it.
-        return _ReservoirScan.apply(drive.transpose(0, 1), initial_state, weight, 0.3, use_torchscript)
+    def scan(inputs, initial_state):
+        return _ReservoirScan.apply(inputs, initial_state, weight_in, bias, weight, 0.3, use_torchscript)
 
-    assert torch.autograd.gradcheck(scan, (drive, initial_state))
+    assert torch.autograd.gradcheck(scan, (inputs, initial_state))
 
 
 def test_torchscript_and_eager_scans_agree():
