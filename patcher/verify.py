@@ -175,6 +175,8 @@ def run_training(command: list[str], work: Path, timeout: float) -> Outcome:
     """Run the training in its own process group, so that a timeout stops everything it started."""
     log_path = work / "training.log"
     environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+    # The tiny model gains nothing from more threads, and on a busy machine they only contend.
+    environment.setdefault("OMP_NUM_THREADS", "1")
     with open(log_path, "w+b") as output:
         try:
             process = subprocess.Popen(command, cwd=work, stdout=output, stderr=subprocess.STDOUT,

@@ -26,6 +26,14 @@ TOKENIZER = Path("NanEcho/dte_tokenizer/tokenizer.json")
 DATA = Path("data/sample")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Train with one thread: the tiny models gain nothing from more, and parallel test runs contend less."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     """A runner's workspace: the patched sample target checked out as `sample`, with its dataset in data/sample."""
