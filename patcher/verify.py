@@ -110,10 +110,10 @@ def find_or_build_dataset(target: Path, folder: Path, arguments: argparse.Namesp
         return Dataset(own.resolve(), declared_vocab_size(own), f"the target's own {arguments.data_dir.as_posix()}")
 
     tokenizer = find_tokenizer(target, arguments.tokenizer)
-    shown = tokenizer.relative_to(target).as_posix() if tokenizer is not None else None
+    tokenizer_shown_as = tokenizer.relative_to(target).as_posix() if tokenizer is not None else None
     print(f"verify: {arguments.data_dir.as_posix()} has no train.bin, val.bin and metadata.json; "
           "building a small dataset instead")
-    return build_dataset(folder, tokenizer, shown, min_tokens=16 * TinyModel.block_size)
+    return build_dataset(folder, tokenizer, tokenizer_shown_as, min_tokens=16 * TinyModel.block_size)
 
 
 def write_training_config(work: Path, dataset: Dataset, max_iters: int) -> Path:
