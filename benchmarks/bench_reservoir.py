@@ -55,13 +55,18 @@ GPT2_VOCABULARY = 50257
 RESERVOIR_UNITS = 512
 BLOCK_SIZES = (256, 1024)
 MODEL_TYPES = ("NanEcho", "RAT")
+SINGLE_THREAD_SCAN = "RAT, scan_threads=1"
 
 
 # --- measuring ---------------------------------------------------------------------------------------
 
 
-def interleaved_medians(candidates: dict, repeats: int, warmup: int = 2) -> dict:
-    """Time each callable `repeats` times, one of each per round, and return the median seconds per name."""
+def interleaved_times(candidates: dict, repeats: int, warmup: int = 2) -> dict:
+    """Time each callable `repeats` times, one of each per round; return (median, minimum) seconds per name.
+
+    The minimum is the run least disturbed by other processes, so it shows
+    the cost on an idle machine better than the median does on a busy one.
+    """
     for run in candidates.values():
         for _ in range(warmup):
             run()
@@ -72,7 +77,16 @@ def interleaved_medians(candidates: dict, repeats: int, warmup: int = 2) -> dict
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: (statistics.median(values), min(values)) for name, values in times.items()}
+
+
+def milliseconds(times: tuple) -> str:
+    median, minimum = times
+    return f"{median * 1e3:.1f} ({minimum * 1e3:.1f})"
+
+
+def ratio(times: tuple, baseline: tuple) -> str:
+    return f"{times[0] / baseline[0]:.2f} ({times[1] / baseline[1]:.2f})"
 
 
 def print_table(header: tuple, rows: list) -> None:
@@ -103,7 +117,7 @@ def plain_loop_reservoir(reservoir: EchoReservoir, inputs: torch.Tensor) -> torc
     return torch.stack(states, dim=1)
 
 
-def layer_candidates(steps: int) -> dict:
+def layer_candidates(steps: int) -> tuple[dict, dict]:
     """Forward and forward-plus-backward runs of each layer on the same input and output gradient."""
     torch.manual_seed(0)
     inputs = torch.randn(CI_BATCH, steps, CI_WIDTH, requires_grad=True)
@@ -112,9 +126,10 @@ def layer_candidates(steps: int) -> dict:
     reservoir = EchoReservoir(CI_WIDTH, units=RESERVOIR_UNITS)
     readout = CognitiveReadout(RESERVOIR_UNITS, CI_WIDTH)
 
-    def reservoir_layer(use_torchscript: bool):
+    def reservoir_layer(use_torchscript: bool, scan_threads: int = 0):
         def run():
             reservoir.use_torchscript = use_torchscript
+            reservoir.scan_threads = scan_threads
             return readout(reservoir(inputs))
 
         return run
@@ -122,25 +137,27 @@ def layer_candidates(steps: int) -> dict:
     layers = {
         "feed-forward 256-1024-256": lambda: feed_forward(inputs),
         "reservoir+readout, TorchScript scan": reservoir_layer(True),
+        "reservoir+readout, TorchScript scan, scan_threads=1": reservoir_layer(True, scan_threads=1),
         "reservoir+readout, eager scan": reservoir_layer(False),
         "reservoir+readout, plain loop + autograd": lambda: readout(plain_loop_reservoir(reservoir, inputs)),
     }
-    forward = {name: (lambda layer=layer: layer()) for name, layer in layers.items()}
+    forward = dict(layers)
     both = {name: (lambda layer=layer: layer().backward(grad_output)) for name, layer in layers.items()}
     return forward, both
 
 
 def bench_layers(repeats: int) -> None:
-    print(f"Layer: batch {CI_BATCH}, width {CI_WIDTH}, {RESERVOIR_UNITS} reservoir units; median ms")
+    print(f"Layer: batch {CI_BATCH}, width {CI_WIDTH}, {RESERVOIR_UNITS} reservoir units; median (minimum) ms")
     rows = []
     for steps in BLOCK_SIZES:
         forward, both = layer_candidates(steps)
-        forward_times = interleaved_medians(forward, repeats)
-        both_times = interleaved_medians(both, repeats)
+        forward_times = interleaved_times(forward, repeats)
+        both_times = interleaved_times(both, repeats)
         baseline = both_times["feed-forward 256-1024-256"]
         for name in forward:
-            ratio = both_times[name] / baseline
-            rows.append((steps, name, f"{forward_times[name] * 1e3:.1f}", f"{both_times[name] * 1e3:.1f}", f"{ratio:.2f}"))
+            rows.append(
+                (steps, name, milliseconds(forward_times[name]), milliseconds(both_times[name]), ratio(both_times[name], baseline))
+            )
     print_table(("T", "layer", "forward", "fwd+bwd", "fwd+bwd / feed-forward"), rows)
 
 
@@ -224,23 +241,31 @@ def bench_steps(path: Path, module, repeats: int, vocab_size: int) -> None:
     for block_size in BLOCK_SIZES:
         tokens = torch.randint(0, vocab_size, (CI_BATCH, block_size), generator=torch.Generator().manual_seed(0))
         models = {kind: build_model(module, kind, block_size, vocab_size) for kind in MODEL_TYPES}
+        models[SINGLE_THREAD_SCAN] = build_model(module, "RAT", block_size, vocab_size)
+        for block in models[SINGLE_THREAD_SCAN][0].blocks:
+            block.reservoir.scan_threads = 1
         steps = {kind: (lambda pair=pair: training_step(*pair, tokens)) for kind, pair in models.items()}
-        medians = interleaved_medians(steps, repeats)
-        for kind in MODEL_TYPES:
-            seconds = medians[kind]
-            peak = peak_memory_mib(path, kind, block_size, vocab_size)
+        times = interleaved_times(steps, repeats)
+        peaks = {kind: peak_memory_mib(path, kind, block_size, vocab_size) for kind in MODEL_TYPES}
+        # The thread count changes no allocation, so the single-thread row shares the RAT's peak.
+        peaks[SINGLE_THREAD_SCAN] = peaks["RAT"]
+        for kind in models:
+            peak = peaks[kind]
+            tokens_per_second = CI_BATCH * block_size / times[kind][0]
             rows.append(
                 (
                     block_size,
                     kind,
-                    f"{seconds * 1e3:.0f}",
-                    f"{seconds / medians['NanEcho']:.2f}",
-                    f"{CI_BATCH * block_size / seconds:.0f}",
+                    milliseconds(times[kind]),
+                    ratio(times[kind], times["NanEcho"]),
+                    f"{tokens_per_second:.0f}",
                     f"{peak:.0f}",
                 )
             )
         del models, steps
-    print_table(("block", "model", "step ms", "/ original", "tokens/s", "peak MiB above model"), rows)
+    print_table(
+        ("block", "model", "step ms, median (min)", "/ original", "tokens/s at median", "peak MiB above model"), rows
+    )
 
 
 def bench_profile(module, vocab_size: int) -> None:

@@ -8,7 +8,7 @@ import of the stand-in.
 """
 
 import math
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -61,7 +61,7 @@ def _reservoir_scan_backward(
 _RESERVOIR_SCAN_KERNELS: dict = {}
 
 
-def _reservoir_scan_kernels(scripted: bool = True) -> List:
+def _reservoir_scan_kernels(scripted: bool = True) -> tuple:
     """Return the forward and backward scans, compiled with TorchScript on first use when `scripted` is set.
 
     TorchScript removes part of the interpreter overhead of each step: on a
@@ -71,15 +71,33 @@ def _reservoir_scan_kernels(scripted: bool = True) -> List:
     # NOTE: torch 2.13 warns that torch.jit.script is deprecated. The eager fallback runs if scripting goes away.
     kernels = _RESERVOIR_SCAN_KERNELS
     if not scripted or kernels.get("failed"):
-        return [_reservoir_scan_forward, _reservoir_scan_backward]
+        return _reservoir_scan_forward, _reservoir_scan_backward
     if "forward" not in kernels:
         try:
             kernels["forward"] = torch.jit.script(_reservoir_scan_forward)
             kernels["backward"] = torch.jit.script(_reservoir_scan_backward)
         except (AttributeError, OSError, RuntimeError):
             kernels["failed"] = True
-            return [_reservoir_scan_forward, _reservoir_scan_backward]
-    return [kernels["forward"], kernels["backward"]]
+            return _reservoir_scan_forward, _reservoir_scan_backward
+    return kernels["forward"], kernels["backward"]
+
+
+def _reservoir_run_with_threads(threads: int, kernel, *arguments):
+    """Run `kernel` with torch's thread count set to `threads` (0 leaves it), then restore the count.
+
+    Each step's matrix product is small, so a second thread that another
+    process keeps busy stalls every step: on a loaded 2-core machine one thread
+    ran the scan several times faster than two.
+    """
+    default_threads = torch.get_num_threads()
+    if threads <= 0 or threads == default_threads:
+        return kernel(*arguments)
+
+    torch.set_num_threads(threads)
+    try:
+        return kernel(*arguments)
+    finally:
+        torch.set_num_threads(default_threads)
 
 
 class _ReservoirScan(torch.autograd.Function):
@@ -88,24 +106,28 @@ class _ReservoirScan(torch.autograd.Function):
     Autograd over a Python loop records several nodes per step and replays
     them one by one. Here the forward keeps only the tanh values, and the
     backward is one tight loop. Inputs: inputs (batch, time, features), the
-    initial state (batch, units), the fixed W_in, bias and W, the leak rate and
-    whether to use TorchScript. Output: the states (time, batch, units). Only
-    the inputs and the initial state get gradients: the weights are constants.
+    initial state (batch, units), the fixed W_in, bias and W, the leak rate,
+    whether to use TorchScript and the scan's thread count (0 for torch's).
+    Output: the states (time, batch, units). Only the inputs and the initial
+    state get gradients, because the weights are constants.
     """
 
     @staticmethod
-    def forward(ctx, inputs, initial_state, weight_in, bias, weight, leak_rate, use_torchscript):
+    def forward(ctx, inputs, initial_state, weight_in, bias, weight, leak_rate, use_torchscript, threads=0):
         batch, steps, features = inputs.shape
         # Time-major rows, so that each step's drive is one contiguous (batch, units) block.
         time_major = inputs.transpose(0, 1).reshape(steps * batch, features)
         activations = torch.addmm(bias, time_major, weight_in.t()).view(steps, batch, -1)
 
         scan_forward, _ = _reservoir_scan_kernels(use_torchscript)
-        states = scan_forward(activations, initial_state, weight.t().contiguous(), leak_rate)
+        states = _reservoir_run_with_threads(
+            threads, scan_forward, activations, initial_state, weight.t().contiguous(), leak_rate
+        )
 
         ctx.save_for_backward(activations, weight_in, weight)
         ctx.leak_rate = leak_rate
         ctx.use_torchscript = use_torchscript
+        ctx.threads = threads
         return states
 
     @staticmethod
@@ -115,12 +137,14 @@ class _ReservoirScan(torch.autograd.Function):
         _, scan_backward = _reservoir_scan_kernels(ctx.use_torchscript)
 
         with torch.autocast(device_type=tanhs.device.type, enabled=False):
-            grad_drive, grad_initial = scan_backward(grad_states.to(tanhs.dtype), tanhs, weight, ctx.leak_rate)
+            grad_drive, grad_initial = _reservoir_run_with_threads(
+                ctx.threads, scan_backward, grad_states.to(tanhs.dtype), tanhs, weight, ctx.leak_rate
+            )
             grad_inputs = (grad_drive.view(steps * batch, units) @ weight_in).view(steps, batch, -1).transpose(0, 1)
 
         if not ctx.needs_input_grad[1]:
             grad_initial = None
-        return grad_inputs, grad_initial, None, None, None, None, None
+        return grad_inputs, grad_initial, None, None, None, None, None, None
 
 
 class EchoReservoir(nn.Module):
@@ -139,6 +163,10 @@ class EchoReservoir(nn.Module):
     - `connectivity`: the share of nonzero entries of W, drawn uniform on [-1, 1] and
       then scaled so that the largest eigenvalue modulus of W is `spectral_radius`.
     - `leak_rate`: a in (0, 1]; 1 keeps no trace of the previous state except through W.
+
+    `scan_threads` sets torch's thread count while the time loop runs (0, the
+    default, leaves it as it is). On a CPU that other processes keep busy, 1
+    avoids stalls on every step's small matrix product.
 
     Stateful use: `forward` takes an optional initial state and returns the
     final state. `last_state` is a detached copy of the final state of the
@@ -163,6 +191,7 @@ class EchoReservoir(nn.Module):
         self.leak_rate = leak_rate
         self.spectral_radius = spectral_radius
         self.use_torchscript = True
+        self.scan_threads = 0
         self.carry_state = False
         self.last_state: Optional[torch.Tensor] = None
         self._window: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
@@ -231,6 +260,7 @@ class EchoReservoir(nn.Module):
                 self.weight,
                 self.leak_rate,
                 self.use_torchscript,
+                self.scan_threads,
             ).transpose(0, 1)
         final_state = states[:, -1]
 
