@@ -170,10 +170,19 @@ def run_check(arguments: argparse.Namespace) -> int:
     changes.validate()
     if changes.pending:
         changes.write_diff(sys.stdout)
+        report_pending_parts(planned)
         print(f"patcher: {len(changes.pending)} file(s) not fully patched; run `patcher apply`", file=sys.stderr)
         return EXIT_PENDING
     print("patcher: every part is applied")
     return EXIT_OK
+
+
+def report_pending_parts(planned) -> None:
+    """Print each part that apply would still change, and how: added, or updated from an older version."""
+    for item in planned:
+        for part in item.result.parts:
+            if part.status is not Status.APPLIED:
+                print(f"{item.change.relative}: {part.name}: would be {part.status.value}", file=sys.stderr)
 
 
 def report_parts(planned, dry_run: bool) -> None:

@@ -46,6 +46,7 @@ def test_check_exits_1_with_diff_then_0(sample_target: Path):
 
     assert pending.returncode == 1
     assert f"+++ b/{MODEL}" in pending.stdout
+    assert f"{MODEL}: RAT classes: would be added" in pending.stderr
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.strip() == "patcher: every part is applied"
 
