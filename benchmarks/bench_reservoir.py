@@ -29,7 +29,6 @@ import argparse
 import importlib.util
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -55,7 +54,7 @@ GPT2_VOCABULARY = 50257
 RESERVOIR_UNITS = 512
 BLOCK_SIZES = (256, 1024)
 MODEL_TYPES = ("NanEcho", "RAT")
-SINGLE_THREAD_SCAN = "RAT, scan_threads=1"
+TORCH_THREADS_SCAN = "scan_threads=0"
 
 
 # --- measuring ---------------------------------------------------------------------------------------
@@ -126,7 +125,7 @@ def layer_candidates(steps: int) -> tuple[dict, dict]:
     reservoir = EchoReservoir(CI_WIDTH, units=RESERVOIR_UNITS)
     readout = CognitiveReadout(RESERVOIR_UNITS, CI_WIDTH)
 
-    def reservoir_layer(use_torchscript: bool, scan_threads: int = 0):
+    def reservoir_layer(use_torchscript: bool, scan_threads: int = 1):
         def run():
             reservoir.use_torchscript = use_torchscript
             reservoir.scan_threads = scan_threads
@@ -137,7 +136,7 @@ def layer_candidates(steps: int) -> tuple[dict, dict]:
     layers = {
         "feed-forward 256-1024-256": lambda: feed_forward(inputs),
         "reservoir+readout, TorchScript scan": reservoir_layer(True),
-        "reservoir+readout, TorchScript scan, scan_threads=1": reservoir_layer(True, scan_threads=1),
+        f"reservoir+readout, TorchScript scan, {TORCH_THREADS_SCAN}": reservoir_layer(True, scan_threads=0),
         "reservoir+readout, eager scan": reservoir_layer(False),
         "reservoir+readout, plain loop + autograd": lambda: readout(plain_loop_reservoir(reservoir, inputs)),
     }
@@ -165,7 +164,7 @@ def bench_layers(repeats: int) -> None:
 
 
 def model_file(target: Path | None, scratch: Path) -> Path:
-    """The patched model file: the target's own, or the sample model patched into `scratch`."""
+    """Return the patched model file: the target's own, or the sample model patched into `scratch`."""
     if target is None:
         patched = scratch / "nanecho_model.py"
         patched.write_text(patch_model(SAMPLE_MODEL.read_text(encoding="utf-8"), "nanecho_model.py").new_text)
@@ -225,11 +224,22 @@ def memory_probe(path: str, model_type: str, block_size: str, vocab_size: str) -
     module = import_model_module(Path(path))
     model, optimizer = build_model(module, model_type, int(block_size), int(vocab_size))
     tokens = torch.randint(0, int(vocab_size), (CI_BATCH, int(block_size)))
-    built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    built = peak_rss_kib()
     for _ in range(3):
         training_step(model, optimizer, tokens)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((peak - built) / 1024)  # ru_maxrss is in KiB on Linux
+    print((peak_rss_kib() - built) / 1024)
+
+
+def peak_rss_kib() -> int:
+    """Return this process's peak resident set size in KiB, from Linux's VmHWM.
+
+    Not ru_maxrss: Linux carries the parent's peak over into a child through
+    fork and exec, so a child of a large benchmark process reports the parent's.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("VmHWM not found in /proc/self/status: peak memory needs Linux")
 
 
 def bench_steps(path: Path, module, repeats: int, vocab_size: int) -> None:
@@ -241,14 +251,14 @@ def bench_steps(path: Path, module, repeats: int, vocab_size: int) -> None:
     for block_size in BLOCK_SIZES:
         tokens = torch.randint(0, vocab_size, (CI_BATCH, block_size), generator=torch.Generator().manual_seed(0))
         models = {kind: build_model(module, kind, block_size, vocab_size) for kind in MODEL_TYPES}
-        models[SINGLE_THREAD_SCAN] = build_model(module, "RAT", block_size, vocab_size)
-        for block in models[SINGLE_THREAD_SCAN][0].blocks:
-            block.reservoir.scan_threads = 1
+        models[f"RAT, {TORCH_THREADS_SCAN}"] = build_model(module, "RAT", block_size, vocab_size)
+        for block in models[f"RAT, {TORCH_THREADS_SCAN}"][0].blocks:
+            block.reservoir.scan_threads = 0
         steps = {kind: (lambda pair=pair: training_step(*pair, tokens)) for kind, pair in models.items()}
         times = interleaved_times(steps, repeats)
         peaks = {kind: peak_memory_mib(path, kind, block_size, vocab_size) for kind in MODEL_TYPES}
-        # The thread count changes no allocation, so the single-thread row shares the RAT's peak.
-        peaks[SINGLE_THREAD_SCAN] = peaks["RAT"]
+        # The thread count changes no allocation, so the row with torch's threads shares the RAT's peak.
+        peaks[f"RAT, {TORCH_THREADS_SCAN}"] = peaks["RAT"]
         for kind in models:
             peak = peaks[kind]
             tokens_per_second = CI_BATCH * block_size / times[kind][0]
@@ -385,7 +395,7 @@ def main() -> None:
     parser.add_argument("--sections", default="layer,step,profile,learning", help="comma-separated sections to run")
     parser.add_argument("--repeats", type=int, default=7, help="timed repetitions per row (default 7)")
     parser.add_argument("--vocab-size", type=int, default=GPT2_VOCABULARY, help="vocabulary of the step section")
-    parser.add_argument("--learning-steps", type=int, default=400, help="training steps of the learning section")
+    parser.add_argument("--learning-steps", type=int, default=300, help="training steps of the learning section")
     parser.add_argument("--memory-probe", nargs=4, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
 

@@ -201,21 +201,22 @@ def test_torchscript_and_eager_scans_agree():
     torch.testing.assert_close(scripted_grad, inputs.grad)
 
 
-def test_single_thread_scan_agrees_and_restores_threads():
+def test_scan_thread_count_keeps_results_and_restores_threads():
     reservoir = default_reservoir(input_size=16, units=64)
     inputs = torch.randn(2, 40, 16, requires_grad=True)
     threads = torch.get_num_threads()
 
-    default, _ = reservoir(inputs)
-    default.square().sum().backward()
-    default_grad = inputs.grad.clone()
-    inputs.grad = None
-    reservoir.scan_threads = 1
     single, _ = reservoir(inputs)
     single.square().sum().backward()
+    single_grad = inputs.grad.clone()
+    inputs.grad = None
+    reservoir.scan_threads = 0
+    default, _ = reservoir(inputs)
+    default.square().sum().backward()
 
-    torch.testing.assert_close(single, default)
-    torch.testing.assert_close(inputs.grad, default_grad)
+    assert reservoir.scan_threads == 0
+    torch.testing.assert_close(default, single)
+    torch.testing.assert_close(inputs.grad, single_grad)
     assert torch.get_num_threads() == threads
 
 
