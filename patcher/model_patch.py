@@ -85,19 +85,7 @@ def patch_model(text: str, shown_as: str, force: bool = False, template_director
     return PatchResult(new_text=module.code, parts=tuple(parts))
 
 
-def validate_model(text: str, shown_as: str) -> None:
-    """Re-parse the patched text with LibCST; compile it too when this Python knows its syntax."""
-    parse_python(text, shown_as)
-    try:
-        compile(text, shown_as, "exec", dont_inherit=True)
-    except SyntaxError as error:
-        if "type" in text or "[" in text:
-            # Syntax newer than this interpreter (a `type` alias, a generic class) is the target's own.
-            return
-        raise InputError(shown_as, f"patched text does not compile: {error.msg}", error.lineno, error.offset) from None
-
-
-FILE_PATCH = FilePatch(name="model", locate=locate_model_file, apply=patch_model, validator=validate_model)
+FILE_PATCH = FilePatch(name="model", locate=locate_model_file, apply=patch_model, validator=validate_python)
 
 
 # --- config fields and the model_type check ---------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,24 @@ def test_invalid_new_text_stops_before_any_write(tmp_path: Path):
 
     assert first.read_text() == "a = 1\n"
     assert second.read_text() == "b = 1\n"
+
+
+def test_python_validation_reports_cpython_error():
+    with pytest.raises(InputError, match="does not compile") as raised:
+        validate_python("a = 1\nb = (\n", "model.py")
+
+    assert raised.value.line == 2
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="this Python compiles 3.12 syntax itself")
+def test_python_validation_accepts_newer_syntax():
+    """A `type` alias that this interpreter cannot compile is the target's own syntax, which LibCST parses."""
+    text = "type Shape = tuple[int, ...]\n\n\nclass Stack[T](list[T]):\n    pass\n"
+
+    validate_python(text, "model.py")
+
+
+def test_python_validation_rejects_code_error_libcst_parses():
+    """`return` outside a function parses in every grammar, so no newer Python would accept it."""
+    with pytest.raises(InputError, match="'return' outside function"):
+        validate_python("x = 1\nreturn x\n", "model.py")
