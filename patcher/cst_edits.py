@@ -12,6 +12,8 @@ from typing import Callable, Sequence, TypeVar
 
 import libcst as cst
 
+from patcher.cst_walk import find_all, walk
+
 Node = TypeVar("Node", bound=cst.CSTNode)
 
 
@@ -26,15 +28,43 @@ class Edits:
         self._edits[id(node)].append(edit)
 
     def apply(self, module: cst.Module) -> cst.Module:
+        """Apply every edit in one pass that rebuilds only the edited nodes and the nodes that contain them."""
         if not self._edits:
             return module
-        return module.visit(_Replacer(self._edits))
+        return module.visit(_Replacer(self._edits, _paths_to(module, set(self._edits))))
+
+
+def _paths_to(module: cst.Module, targets: set[int]) -> set[int] | None:
+    """Return the ids of the target nodes and of every node above them, or None when a target is not in the tree."""
+    parents: dict[int, cst.CSTNode | None] = {}
+    for node, parent in walk(module):
+        parents[id(node)] = parent
+    if not targets <= parents.keys():
+        return None
+
+    on_path = set()
+    for target in targets:
+        node_id = target
+        while node_id not in on_path:
+            on_path.add(node_id)
+            parent = parents[node_id]
+            if parent is None:
+                break
+            node_id = id(parent)
+    return on_path
 
 
 class _Replacer(cst.CSTTransformer):
-    def __init__(self, edits: dict[int, list[Callable[[cst.CSTNode], cst.CSTNode]]]):
+    """Apply the edits bottom up; a subtree that contains no edited node is passed over as it is."""
+
+    def __init__(self, edits: dict[int, list[Callable[[cst.CSTNode], cst.CSTNode]]], on_path: set[int] | None):
         super().__init__()
         self._edits = edits
+        self._on_path = on_path
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # Without the paths, for example for an edit to a layout node, every node is visited.
+        return self._on_path is None or id(node) in self._on_path
 
     def on_leave(self, original_node, updated_node):
         for edit in self._edits.get(id(original_node), ()):
@@ -123,13 +153,7 @@ def _without_comment(comma: cst.Comma) -> cst.Comma:
 
 def quote_of(node: cst.CSTNode, default: str = '"') -> str:
     """Return the quote character of the first plain string literal inside a node, so inserted strings match it."""
-    found: list[str] = []
-
-    class _FirstString(cst.CSTVisitor):
-        def visit_SimpleString(self, string: cst.SimpleString) -> bool:
-            if not found and string.prefix == "":
-                found.append(string.quote[0])
-            return False
-
-    node.visit(_FirstString())
-    return found[0] if found else default
+    for string in find_all(node, cst.SimpleString):
+        if string.prefix == "":
+            return string.quote[0]
+    return default

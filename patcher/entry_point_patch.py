@@ -14,15 +14,15 @@ import functools
 from importlib import resources
 
 import libcst as cst
-import libcst.matchers as m
 
 from patcher.changeset import validate_python
 from patcher.cst_edits import Edits, append_dict_element, insert_after, insert_before, quote_of
+from patcher.cst_walk import find_all, statements
 from patcher.errors import InputError
 from patcher.existing_parts import keyword_part, literal, merged_part, resolve
 from patcher.parts import Part, PatchResult, Status
 from patcher.plan import FilePatch, Options
-from patcher.python_source import code_of, dotted_name, parse_python, same_meaning
+from patcher.python_source import calls_class, code_of, dotted_name, parse_python, same_meaning
 from patcher.templates.settings import MODEL_TYPES
 
 ENTRY_POINT = "train_cached.py"
@@ -104,17 +104,25 @@ def parser_name(main: cst.FunctionDef, shown_as: str) -> str:
 
 def assigns_call(statement: cst.CSTNode, callee: str) -> bool:
     """Tell whether a statement is `name = ...callee(...)`, with `callee` the last part of the called name."""
-    if not m.matches(statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name())])])):
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return False
-    value = statement.body[0].value
+    assignment = statement.body[0]
+    if not isinstance(assignment, cst.Assign) or len(assignment.targets) != 1:
+        return False
+    if not isinstance(assignment.targets[0].target, cst.Name):
+        return False
+    value = assignment.value
     return isinstance(value, cst.Call) and (dotted_name(value.func) or "").split(".")[-1] == callee
 
 
 def is_add_argument(statement: cst.CSTNode, parser: str, option: str | None = None) -> bool:
     """Tell whether a statement is `parser.add_argument(...)`, for the given option string when one is given."""
-    if not m.matches(statement, m.SimpleStatementLine(body=[m.Expr(value=m.Call())])):
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return False
-    call = statement.body[0].value
+    expression = statement.body[0]
+    if not isinstance(expression, cst.Expr) or not isinstance(expression.value, cst.Call):
+        return False
+    call = expression.value
     if dotted_name(call.func) != f"{parser}.add_argument":
         return False
     if option is None:
@@ -155,7 +163,7 @@ TRAINING_CONFIG_PART = "model_type passed to TrainingConfig"
 
 
 def training_config_part(main: cst.FunctionDef, shown_as: str, force: bool, edits: Edits) -> Part:
-    calls = m.findall(main, m.Call(func=m.Name("TrainingConfig") | m.Attribute(attr=m.Name("TrainingConfig"))))
+    calls = [call for call in find_all(main, cst.Call) if calls_class(call, "TrainingConfig")]
     if not calls:
         raise InputError(shown_as, "main() builds no TrainingConfig(...); the --model_type value must be set on the "
                          "training configuration there")
@@ -181,9 +189,9 @@ def saved_model_config_parts(module: cst.Module, shown_as: str, force: bool, edi
     """Add `'model_type': <config>.model_type` to each model configuration dict that a function saves."""
     dictionaries = [
         dictionary
-        for function in m.findall(module, m.FunctionDef())
-        if saves_checkpoint(function)
-        for dictionary in m.findall(function, m.Dict())
+        for function in statements(module)
+        if isinstance(function, cst.FunctionDef) and saves_checkpoint(function)
+        for dictionary in find_all(function, cst.Dict)
         if ARCHITECTURE_KEYS[0] in dict_keys(dictionary) and ARCHITECTURE_KEYS[1] in dict_keys(dictionary)
     ]
     if not dictionaries:
@@ -195,7 +203,7 @@ def saved_model_config_parts(module: cst.Module, shown_as: str, force: bool, edi
 
 
 def saves_checkpoint(function: cst.FunctionDef) -> bool:
-    for call in m.findall(function.body, m.Call()):
+    for call in find_all(function.body, cst.Call):
         name = dotted_name(call.func) or ""
         if name == "torch.save" or name.endswith(".save_checkpoint"):
             return True
@@ -266,7 +274,9 @@ def find_compatible_checkpoints_assignment(module: cst.Module, shown_as: str) ->
     it, the function, and the index of the assignment in the function's body.
     """
     for owner_index, owner in enumerate(module.body):
-        for function in m.findall(owner, m.FunctionDef()):
+        for function in statements(owner):
+            if not isinstance(function, cst.FunctionDef):
+                continue
             for index, statement in enumerate(function.body.body):
                 if assigns_call(statement, "get_compatible_checkpoints"):
                     return owner_index, function, index
@@ -299,7 +309,7 @@ def guard_call_part(function: cst.FunctionDef, index: int, shown_as: str, force:
     existing = [
         statement
         for statement in function.body.body
-        if m.findall(statement, m.Call(func=m.Name(GUARD_FUNCTION)))
+        if any(isinstance(call.func, cst.Name) and call.func.value == GUARD_FUNCTION for call in find_all(statement, cst.Call))
     ]
     if existing:
         detail = "it differs from " + code_of(ours).strip()
@@ -314,9 +324,9 @@ def guard_call_part(function: cst.FunctionDef, index: int, shown_as: str, force:
 
 def configuration_expression(function: cst.FunctionDef, shown_as: str) -> str:
     """The expression the function reads the architecture from, such as `self.config` in `self.config.n_layer`."""
-    for attribute in m.findall(function, m.Attribute(attr=m.Name(ARCHITECTURE_KEYS[0]))):
+    for attribute in find_all(function, cst.Attribute):
         base = dotted_name(attribute.value)
-        if base is not None:
+        if attribute.attr.value == ARCHITECTURE_KEYS[0] and base is not None:
             return base
     raise InputError(shown_as, f"the function {function.name.value}() that looks up compatible checkpoints never "
                      f"reads config.{ARCHITECTURE_KEYS[0]}, so the patch cannot tell where the model type is")

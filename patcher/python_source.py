@@ -69,6 +69,14 @@ def dotted_name(node: cst.BaseExpression | None) -> str | None:
     return None
 
 
+def calls_class(call: cst.Call, name: str) -> bool:
+    """Tell whether a call calls the class `name`, directly or as an attribute, as in `module.name(...)`."""
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        func = func.attr
+    return isinstance(func, cst.Name) and func.value == name
+
+
 def import_bindings(statement: cst.CSTNode) -> dict[str, str]:
     """Map each name a top-level import statement binds to what it refers to, such as nn -> torch.nn."""
     bindings: dict[str, str] = {}

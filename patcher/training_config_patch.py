@@ -10,15 +10,15 @@ Two parts, each found by structure:
 from __future__ import annotations
 
 import libcst as cst
-import libcst.matchers as m
 
 from patcher.changeset import validate_python
 from patcher.cst_edits import Edits, insert_after, quote_of
+from patcher.cst_walk import find_all
 from patcher.errors import InputError
 from patcher.existing_parts import keyword_part, literal, merged_part, resolve
 from patcher.parts import Part, PatchResult, Status
 from patcher.plan import FilePatch, Options
-from patcher.python_source import code_of, dotted_name, parse_python
+from patcher.python_source import calls_class, code_of, dotted_name, parse_python
 from patcher.templates.settings import MODEL_TYPES
 
 TRAINING_MODULE = "train_nanecho.py"
@@ -75,8 +75,11 @@ def is_dataclass(klass: cst.ClassDef) -> bool:
 
 
 def field_name(statement: cst.CSTNode) -> str | None:
-    if m.matches(statement, m.SimpleStatementLine(body=[m.AnnAssign(target=m.Name())])):
-        return statement.body[0].target.value
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    field = statement.body[0]
+    if isinstance(field, cst.AnnAssign) and isinstance(field.target, cst.Name):
+        return field.target.value
     return None
 
 
@@ -115,7 +118,7 @@ def insertion_index(statements) -> int:
 
 
 def model_config_part(module: cst.Module, shown_as: str, force: bool, edits: Edits) -> Part:
-    calls = m.findall(module, m.Call(func=m.Name(MODEL_CONFIG) | m.Attribute(attr=m.Name(MODEL_CONFIG))))
+    calls = [call for call in find_all(module, cst.Call) if calls_class(call, MODEL_CONFIG)]
     built_from_training = [(call, source) for call in calls if (source := training_config_source(call))]
     if not built_from_training:
         found = f"found {len(calls)} {MODEL_CONFIG}(...) call(s), none of them" if calls else f"found no {MODEL_CONFIG}(...) call"
