@@ -12,9 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from patcher.errors import InputError
 from patcher.parts import Part, Status
 from patcher.yaml_text import (
@@ -27,7 +24,7 @@ from patcher.yaml_text import (
     SourceLines,
     aliased_anchors,
     indent_step,
-    yaml_error,
+    load_data,
 )
 
 MODEL_TYPE = "model_type"
@@ -92,10 +89,7 @@ def inputs_to_add(data_dir: str) -> dict[str, DispatchInput]:
 
 def declared_inputs(text: str, shown_as: str = "workflow") -> dict[str, DispatchInput]:
     """Return the `workflow_dispatch` inputs a workflow declares, by name; empty without the trigger."""
-    try:
-        document = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as error:
-        raise yaml_error(error, shown_as) from None
+    document = load_data(text, shown_as)
     if not isinstance(document, dict):
         raise InputError(shown_as, "not a workflow: the document is not a mapping")
 

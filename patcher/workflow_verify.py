@@ -12,12 +12,8 @@ Three checks, each on the parsed documents rather than on the edited lines:
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from patcher.dispatch_inputs import MAX_DISPATCH_INPUTS, DispatchInput, declared_inputs
 from patcher.errors import InputError
@@ -39,7 +35,7 @@ from patcher.workflow_separation import (
     folder_pattern,
     original_condition,
 )
-from patcher.yaml_text import compose, yaml_error
+from patcher.yaml_text import load_data
 
 _NAME_CHARACTER = re.compile(r"[\w.$-]")
 
@@ -70,7 +66,7 @@ def verify(
     """
     conflicting = {part.name for part in parts if part.status is Status.CONFLICT}
     try:
-        before_data, after_data = _load(before, shown_as), _load(after, shown_as)
+        before_data, after_data = load_data(before, shown_as), load_data(after, shown_as)
         problems = _input_problems(before, after, additions, conflicting, shown_as)
     except InputError as error:
         problems = [f"it does not parse ({error})"]
@@ -84,11 +80,6 @@ def verify(
         raise InputError(shown_as, "the patched workflow failed its own check, so nothing was written: " + "; ".join(problems))
 
 
-def _load(text: str, shown_as: str) -> dict:
-    try:
-        return YAML(typ="safe", pure=True).load(text)
-    except YAMLError as error:
-        raise yaml_error(error, shown_as) from None
 
 
 def _input_problems(before: str, after: str, additions: dict, conflicting: set[str], shown_as: str) -> list[str]:
@@ -177,7 +168,8 @@ def _nanecho_problems(before: dict, after: dict, check: TrainingCheck, forced: b
 
 def _as_nanecho_run(document: dict, resolve) -> dict:
     """Return a copy with every RAT mark resolved to '' and every gated step condition back to the original."""
-    resolved = _resolve_strings(copy.deepcopy(document), resolve)
+    # _resolve_strings builds new mappings and lists, so the loop below leaves the shared document as it was.
+    resolved = _resolve_strings(document, resolve)
     for step in _all_steps(resolved):
         condition = step.get("if")
         expression = condition_expression(condition) if isinstance(condition, str) else None
@@ -270,8 +262,10 @@ def _step(document: dict, job: str, index: int) -> dict:
 
 
 def validate_workflow(text: str, shown_as: str) -> None:
-    """Check that a workflow parses and stays within GitHub's limit on dispatch inputs."""
-    compose(text, shown_as)
+    """Check that a workflow is one YAML mapping that loads and stays within GitHub's limit on dispatch inputs.
+
+    The text is loaded as data and not composed, because the patch's own check has loaded the same text already.
+    """
     inputs = declared_inputs(text, shown_as)
     if len(inputs) > MAX_DISPATCH_INPUTS:
         raise InputError(shown_as, f"declares {len(inputs)} dispatch inputs; GitHub accepts {MAX_DISPATCH_INPUTS}")

@@ -8,11 +8,13 @@ not touch stays as it was. Nothing is ever dumped from a parsed document.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass, field
 
 from ruamel.yaml import YAML
 from ruamel.yaml import events as yaml_events
+from ruamel.yaml.composer import ComposerError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from patcher.errors import InputError
@@ -65,6 +67,29 @@ def yaml_error(error: YAMLError, shown_as: str, what: str = "not valid YAML") ->
         problem = error.problem or "syntax error"
         return InputError(shown_as, f"{what}: {problem}", mark.line + 1, mark.column + 1)
     return InputError(shown_as, f"{what}: {error}")
+
+
+def load_data(text: str, shown_as: str) -> object:
+    """Load the text as plain Python data, the way GitHub reads a workflow (YAML 1.2: `on:` stays a string).
+
+    Each distinct text is loaded once and the result is shared between callers,
+    so no caller may change it.
+    """
+    try:
+        return _load_data(text)
+    except ComposerError as error:
+        if error.context != "expected a single document in the stream" or error.problem_mark is None:
+            raise yaml_error(error, shown_as) from None
+        mark = error.problem_mark
+        raise InputError(shown_as, "expected one YAML document, found another", mark.line + 1, mark.column + 1) from None
+    except YAMLError as error:
+        raise yaml_error(error, shown_as) from None
+
+
+# A patch loads the original and the patched text, each several times: in the patch, its check and the validator.
+@functools.lru_cache(maxsize=4)
+def _load_data(text: str) -> object:
+    return YAML(typ="safe", pure=True).load(text)
 
 
 def compose(text: str, shown_as: str) -> Node:
