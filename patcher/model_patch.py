@@ -268,7 +268,7 @@ def _patch_imports(module: cst.Module, template: Template, shown_as: str) -> tup
             if name in bound and bound[name] != target:
                 raise InputError(shown_as, f"the name `{name}` is bound to {bound[name]}; the RAT classes need it as {target}")
         if any(name not in bound for name in import_bindings(statement)):
-            needed.append(with_blank_lines(statement, 0))
+            needed.append(with_blank_lines(_only_unbound_names(statement, bound), 0))
 
     if not needed:
         return module, Part(IMPORTS, Status.APPLIED)
@@ -278,6 +278,26 @@ def _patch_imports(module: cst.Module, template: Template, shown_as: str) -> tup
         return _insert_first(module, needed), Part(IMPORTS, Status.ADDED, _import_names(needed))
     body[last_import + 1 : last_import + 1] = needed
     return module.with_changes(body=body), Part(IMPORTS, Status.ADDED, _import_names(needed))
+
+
+def _only_unbound_names(statement: cst.SimpleStatementLine, bound: dict[str, str]) -> cst.SimpleStatementLine:
+    """Keep only the names of an import the target does not bind yet: `from typing import Tuple`, not a repeat of Optional."""
+    small = statement.body[0]
+    if len(statement.body) != 1 or not isinstance(small, (cst.Import, cst.ImportFrom)) or isinstance(small.names, cst.ImportStar):
+        return statement
+
+    unbound = [alias for alias in small.names if _bound_name(alias) not in bound]
+    unbound[-1] = unbound[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    changes = {"names": unbound}
+    if isinstance(small, cst.ImportFrom):
+        changes.update(lpar=None, rpar=None)
+    return statement.with_changes(body=[small.with_changes(**changes)])
+
+
+def _bound_name(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None:
+        return alias.asname.name.value
+    return code_of(alias.name).split(".")[0]
 
 
 def _insert_first(module: cst.Module, statements: list) -> cst.Module:

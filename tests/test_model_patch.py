@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,16 @@ def test_real_templates_patch_sample_model():
     assert first.new_text != sample
     assert second.new_text == first.new_text
     assert {part.status for part in second.parts} == {Status.APPLIED}
+
+
+def test_import_adds_only_unbound_names(tmp_path: Path):
+    template = tmp_path / "template"
+    shutil.copytree(SMALL_TEMPLATE, template)
+    rat = template / "rat.py"
+    rat.write_text(rat.read_text().replace("import torch\n", "from typing import Optional, Tuple\n\nimport torch\n", 1))
+    before = read(CASES / "basic" / "before.py").replace("import torch\n", "from typing import Optional\nimport torch\n", 1)
+
+    result = patch_model(before, "nanecho_model.py", template_directory=template)
+
+    assert "from typing import Optional\nimport torch\nimport torch.nn as nn\nfrom dataclasses import dataclass\nfrom typing import Tuple\n" in result.new_text
+    assert statuses(result)["imports"] is Status.ADDED
