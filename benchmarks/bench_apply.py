@@ -7,12 +7,14 @@ start-up and imports count as a user meets them. Usage:
 
 TARGET defaults to the sample target in fixtures/echoself; give a clone of
 9cog/echoself to measure the real thing. Figures vary with the machine's load:
-compare the ratio, which both commands share the noise of.
+compare the ratio, which both commands share the noise of. The load average
+printed with them tells how busy the machine was.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     arguments = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "target"
         shutil.copytree(arguments.target, copy, ignore=shutil.ignore_patterns(".git"))
@@ -60,9 +63,10 @@ def main() -> None:
     patcher_median = statistics.median(patcher_times)
     noop_median = statistics.median(noop_times)
     print(f"target: {arguments.target} ({model}), {arguments.runs} runs each, alternating")
-    print(f"patcher apply --dry-run   median {patcher_median * 1000:7.1f} ms")
-    print(f"libcst codemod NOOP       median {noop_median * 1000:7.1f} ms")
-    print(f"ratio patcher / noop      {patcher_median / noop_median:.2f}")
+    print(f"load average {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
+    print(f"patcher apply --dry-run   median {patcher_median * 1000:7.1f} ms (min {min(patcher_times) * 1000:7.1f})")
+    print(f"libcst codemod NOOP       median {noop_median * 1000:7.1f} ms (min {min(noop_times) * 1000:7.1f})")
+    print(f"ratio patcher / noop      {patcher_median / noop_median:.2f} (of the minimums {min(patcher_times) / min(noop_times):.2f})")
 
 
 if __name__ == "__main__":
