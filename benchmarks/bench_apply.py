@@ -8,7 +8,7 @@ start-up and imports count as a user meets them. Usage:
 TARGET defaults to the sample target in fixtures/echoself; give a clone of
 9cog/echoself to measure the real thing. Figures vary with the machine's load:
 compare the ratio, which both commands share the noise of. The load average
-printed with them tells how busy the machine was.
+printed with them shows how busy the machine was.
 """
 
 from __future__ import annotations
