@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -12,6 +14,8 @@ from patcher.changeset import ChangeSet, FileChange, Validator
 from patcher.errors import InputError
 from patcher.parts import PatchResult
 from patcher.textio import read_text
+
+log = logging.getLogger("patcher")
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,11 @@ def plan(options: Options) -> tuple[ChangeSet, list[PlannedFile]]:
         for patch in file_patches():
             path = patch.locate(options)
             relative = shown_path(path, options.target)
+            log.debug("%s patch: reading %s", patch.name, relative)
+            started = time.perf_counter()
             before = read_text(path, relative)
             result = patch.apply(before, relative, options.force)
+            log.debug("%s patch: %d parts in %.0f ms", patch.name, len(result.parts), (time.perf_counter() - started) * 1000)
             change = FileChange(path=path, relative=relative, before=before, after=result.new_text)
             changes.add(change, patch.validator)
             planned.append(PlannedFile(patch, change, result))
