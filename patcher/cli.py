@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="train the patched target for a few steps on this machine, in a temporary folder"
     )
     add_target_arguments(verify)
-    verify.add_argument("--timeout", type=float, default=600, metavar="SECONDS", help="time limit for the training run")
+    verify.add_argument("--timeout", type=float, default=600, metavar="SECONDS", help="time limit for the training run (default: %(default)s)")
     verify.add_argument("--max-iters", type=int, default=8, metavar="N", help="training iterations (default: %(default)s)")
     verify.add_argument(
         "--data-dir", type=Path, default=Path("data/nanecho"), metavar="DIR",
@@ -96,12 +96,21 @@ def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
     ship.add_argument("--allow-dirty", action="store_true", help="allow uncommitted changes in the files the patch touches")
 
 
+SHIP_ONLY_OPTIONS = ("branch", "repo", "api_url", "watch", "input", "allow_dirty")
+
+
 def main(argv: list[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if arguments.command == "apply":
+        check_ship_options(parser, arguments)
     logging.basicConfig(
         level=logging.DEBUG if arguments.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
     )
+    if not arguments.verbose:
+        # urllib3 warns on every retry of an unreachable API; the command's own error says what failed.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         if arguments.command == "check":
             return run_check(arguments)
@@ -113,6 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     except PatcherError as error:
         print(f"patcher: error: {error}", file=sys.stderr)
         return error.exit_status
+
+
+def check_ship_options(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
+    """Reject ship options that would be silently ignored; argparse exits with status 2."""
+    shipping = arguments.push or arguments.dispatch
+    given = [name for name in SHIP_ONLY_OPTIONS if getattr(arguments, name) not in (None, False, [])]
+    if arguments.dispatch is False and arguments.watch:
+        parser.error("--watch follows a dispatched run: add --dispatch")
+    if given and not shipping:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        parser.error(f"{options} only apply with --push or --dispatch")
+    if shipping and arguments.dry_run:
+        parser.error("--dry-run writes nothing, so it cannot commit or push: drop --push/--dispatch to see the diff")
 
 
 def options_from(arguments: argparse.Namespace, force: bool = False):
@@ -135,7 +157,7 @@ def run_apply(arguments: argparse.Namespace) -> int:
         for relative, part in conflicts:
             print(f"{relative}: {part.describe()}", file=sys.stderr)
         raise InputError(conflicts[0][0], "parts differ from what this patcher writes; nothing written. "
-                         "Review them, then rerun with --force to overwrite them")
+                         "Review them (apply --dry-run --force shows the overwrite), then rerun with --force")
 
     changes.validate()
     if arguments.dry_run:

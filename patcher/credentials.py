@@ -19,7 +19,7 @@ def read_token(environment=os.environ) -> str:
             return token
     raise InputError(
         "environment",
-        "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents: write and actions: write",
+        "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents, actions and workflows: write",
     )
 
 

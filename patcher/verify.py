@@ -204,6 +204,12 @@ def report_failure(command: list[str], outcome: Outcome, copy: Path) -> int:
     message = target_message(lines)
     if message:
         print(f"the target's training stopped with: {message}", file=sys.stderr)
+        if message.startswith("ModuleNotFoundError"):
+            print(
+                "the target's own requirements are missing: install its requirements.txt into the interpreter "
+                "that runs the training, or give one that has them with --python",
+                file=sys.stderr,
+            )
     frame = target_frame(lines, copy)
     if frame:
         print(f"last line of the target's own code it ran: {frame}", file=sys.stderr)

@@ -131,6 +131,26 @@ def test_dry_run_imports_no_torch_git_or_github(sample_target: Path):
     assert "HEAVY=\n" in result.stdout
 
 
+IGNORED_SHIP_OPTIONS = {
+    "watch without dispatch": (["--watch"], "--watch follows a dispatched run"),
+    "branch without push": (["--branch", "x"], "--branch only apply with --push or --dispatch"),
+    "input without push": (["--input", "model_type=RAT"], "--input only apply with --push or --dispatch"),
+    "push with dry run": (["--dry-run", "--push"], "--dry-run writes nothing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IGNORED_SHIP_OPTIONS))
+def test_ship_option_without_effect_is_usage_error(sample_target: Path, case: str):
+    options, expected = IGNORED_SHIP_OPTIONS[case]
+    before = snapshot(sample_target)
+
+    result = run_patcher("apply", sample_target, *options)
+
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert snapshot(sample_target) == before
+
+
 # --- bad input: one line naming the file, exit 2, nothing touched ------------------------------------
 
 
