@@ -44,7 +44,7 @@ def locate_model_file(options: Options) -> Path:
     if options.model_file is not None:
         path = options.target / options.model_file
         if not path.is_file():
-            raise InputError(str(options.model_file), "model file given with --model-file not found")
+            raise InputError(str(options.model_file), f"model file given with --model-file not found in {options.target}")
         return path
 
     for candidate in MODEL_FILE_CANDIDATES:
