@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s: %(message)s",
     )
     if not arguments.verbose:
-        # urllib3 warns on every retry of an unreachable API; the command's own error says what failed.
+        # urllib3 warns on every retry of an unreachable API, and the command's own error reports what failed.
         logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         if arguments.command == "check":

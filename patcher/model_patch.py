@@ -241,7 +241,7 @@ def _patch_block_selection(model: cst.ClassDef, shape: ModelShape, force: bool) 
 
 
 def _replace_in_method(model: cst.ClassDef, shape: ModelShape, old: cst.CSTNode, new: cst.CSTNode) -> cst.ClassDef:
-    """Replace `old` inside the one method statement that holds it; a replace over the whole class costs more."""
+    """Replace `old` inside the one method statement that contains it, because a replace over the whole class costs more."""
     members = list(model.body.body)
     position = next(
         index for index, item in enumerate(members) if isinstance(item, cst.FunctionDef) and item.name.value == shape.method_name

@@ -22,7 +22,7 @@ RAT_BLOCK = "RATBlock"
 
 @dataclass(frozen=True)
 class ModelShape:
-    """Where the config, the block class and the block list are in a model file's top-level body."""
+    """Positions of the config, the block class and the block list in a model file's top-level body."""
 
     config_index: int
     block_index: int
@@ -170,7 +170,7 @@ def _comprehension_call(module_list: cst.Call) -> cst.Call | None:
 
 
 def _block_name(call: cst.Call) -> str | None:
-    """The block class a comprehension calls, also when the patch already chose between it and RATBlock."""
+    """Return the block class a comprehension calls, also when the patch already chose between it and RATBlock."""
     if isinstance(call.func, cst.Name):
         return call.func.value
     if isinstance(call.func, cst.IfExp) and isinstance(call.func.orelse, cst.Name):

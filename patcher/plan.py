@@ -1,4 +1,4 @@
-"""Which patches run on a target, on which files, and the change set they produce together."""
+"""The patches that run on a target, the files they edit, and the change set they produce together."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ log = logging.getLogger("patcher")
 
 @dataclass(frozen=True)
 class Options:
-    """What the user chose on the command line, shared by every patch."""
+    """Command-line choices shared by every patch."""
 
     target: Path
     force: bool = False
@@ -47,7 +47,7 @@ class PlannedFile:
 
 
 def file_patches() -> list[FilePatch]:
-    """Every patch, in the order the diff shows them. Imported late to keep start-up cheap."""
+    """Return every patch in the order the diff shows them; importing them here keeps start-up cheap."""
     from patcher import entry_point_patch, model_patch, training_config_patch, workflow_patch
 
     return [
@@ -106,7 +106,7 @@ def check_target_folder(target: Path) -> None:
 
 
 def shown_path(path: Path, target: Path) -> str:
-    """The path relative to the target, as diffs and messages show it; absolute when outside."""
+    """Return the path relative to the target, as diffs and messages show it, or absolute when it lies outside."""
     try:
         return path.resolve().relative_to(target.resolve()).as_posix()
     except ValueError:

@@ -60,7 +60,7 @@ def ast_dump(node: cst.CSTNode) -> str:
 
 
 def dotted_name(node: cst.BaseExpression | None) -> str | None:
-    """The text of a Name or an Attribute chain such as `torch.nn.Module`; None for anything else."""
+    """Return the text of a Name or an Attribute chain such as `torch.nn.Module`, or None for any other node."""
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
