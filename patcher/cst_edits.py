@@ -72,17 +72,18 @@ class _Replacer(cst.CSTTransformer):
         return updated_node
 
 
-def insert_after(block: Node, index: int, statements: Sequence[cst.BaseStatement]) -> Node:
-    """Insert statements after the statement at `index` of a block's body (a Module or an IndentedBlock)."""
-    body = list(block.body)
-    body[index + 1:index + 1] = statements
-    return block.with_changes(body=body)
+def followed_by(statements: Sequence[cst.BaseStatement]) -> Callable[[cst.CSTNode], cst.CSTNode]:
+    """Return an edit that puts `statements` right after the statement it is attached to.
+
+    Anchoring on the statement, not on a position in its block, keeps several
+    insertions into one block from shifting each other.
+    """
+    return lambda statement: cst.FlattenSentinel([statement, *statements])
 
 
-def insert_before(block: Node, index: int, statements: Sequence[cst.BaseStatement]) -> Node:
-    body = list(block.body)
-    body[index:index] = statements
-    return block.with_changes(body=body)
+def preceded_by(statements: Sequence[cst.BaseStatement]) -> Callable[[cst.CSTNode], cst.CSTNode]:
+    """Return an edit that puts `statements` right before the statement it is attached to."""
+    return lambda statement: cst.FlattenSentinel([*statements, statement])
 
 
 def append_argument(call: cst.Call, argument: cst.Arg) -> cst.Call:

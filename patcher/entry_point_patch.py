@@ -16,7 +16,7 @@ from importlib import resources
 import libcst as cst
 
 from patcher.changeset import validate_python
-from patcher.cst_edits import Edits, append_dict_element, insert_after, insert_before, quote_of
+from patcher.cst_edits import Edits, append_dict_element, followed_by, preceded_by, quote_of
 from patcher.cst_walk import find_all, statements
 from patcher.errors import InputError
 from patcher.existing_parts import keyword_part, literal, merged_part, resolve
@@ -90,7 +90,7 @@ def option_part(main: cst.FunctionDef, shown_as: str, force: bool, edits: Edits)
     index = last_index(statements, lambda statement: is_add_argument(statement, parser))
     if index is None:
         index = last_index(statements, lambda statement: assigns_call(statement, "ArgumentParser"))
-    edits.add(main.body, lambda block: insert_after(block, index, [ours]))
+    edits.add(statements[index], followed_by([ours]))
     return Part(OPTION_PART, Status.ADDED)
 
 
@@ -295,7 +295,7 @@ def guard_function_part(module: cst.Module, owner_index: int, force: bool, edits
             return part
 
     inserted = ours.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
-    edits.add(module, lambda updated: insert_before(updated, owner_index, [inserted]))
+    edits.add(module.body[owner_index], preceded_by([inserted]))
     return Part(GUARD_FUNCTION_PART, Status.ADDED)
 
 
@@ -318,7 +318,7 @@ def guard_call_part(function: cst.FunctionDef, index: int, shown_as: str, force:
             edits.add(existing[0], lambda statement: ours.with_changes(leading_lines=statement.leading_lines))
         return part
 
-    edits.add(function.body, lambda block: insert_after(block, index, [ours]))
+    edits.add(function.body.body[index], followed_by([ours]))
     return Part(GUARD_CALL_PART, Status.ADDED)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import libcst as cst
 
 from patcher.changeset import validate_python
-from patcher.cst_edits import Edits, insert_after, quote_of
+from patcher.cst_edits import Edits, followed_by, quote_of
 from patcher.cst_walk import find_all
 from patcher.errors import InputError
 from patcher.existing_parts import keyword_part, literal, merged_part, resolve
@@ -102,7 +102,7 @@ def field_part(klass: cst.ClassDef, force: bool, edits: Edits) -> Part:
             return part
 
     index = insertion_index(statements)
-    edits.add(klass.body, lambda block: insert_after(block, index, [ours]))
+    edits.add(statements[index], followed_by([ours]))
     return Part(FIELD_PART, Status.ADDED)
 
 

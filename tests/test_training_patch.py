@@ -355,3 +355,35 @@ def test_guard_reads_unrecorded_type_as_nanecho():
 
     assert checkpoints_of_model_type(cache, ["old", "new"], "NanEcho") == ["old"]
     assert checkpoints_of_model_type(cache, ["old", "new"], "RAT") == ["new"]
+
+
+def test_two_insertions_in_main_keep_order():
+    """The option and the resume guard both go into main(); neither may shift the other."""
+    text = source('''
+        import argparse
+
+        from train_nanecho import TrainingConfig
+
+
+        def save(cache, config):
+            model_config = {'n_layer': config.n_layer, 'n_embd': config.n_embd}
+            cache.save_checkpoint(model_config=model_config)
+
+
+        def main():
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--data_dir", default="data")
+            args = parser.parse_args()
+            config = TrainingConfig(data_dir=args.data_dir)
+            print(config.n_layer)
+            checkpoints = cache.get_compatible_checkpoints(config)
+            for checkpoint in checkpoints:
+                print(checkpoint)
+    ''')
+
+    lines = patch_entry_point(text, "train_cached.py", False).new_text.splitlines()
+
+    lookup = lines.index("    checkpoints = cache.get_compatible_checkpoints(config)")
+    assert lines[lookup + 1] == "    checkpoints = checkpoints_of_model_type(cache, checkpoints, config.model_type)"
+    option = lines.index('    parser.add_argument("--data_dir", default="data")')
+    assert lines[option + 1].startswith('    parser.add_argument("--model_type"')
