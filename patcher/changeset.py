@@ -96,9 +96,11 @@ class ChangeSet:
         When a rename fails, the files already renamed get their old text back.
         """
         self.validate()
-        staged = [(change, _stage(change)) for change in self.pending]
+        staged: list[tuple[FileChange, str]] = []
         replaced: list[FileChange] = []
         try:
+            for change in self.pending:
+                staged.append((change, _stage(change)))
             for change, temporary in staged:
                 os.replace(temporary, change.path)
                 replaced.append(change)

@@ -85,7 +85,7 @@ def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
         "--branch", metavar="NAME",
         help="branch to commit on (default: rat/reservoir-transformer); required on a detached HEAD",
     )
-    ship.add_argument("--remote", default="origin", help="git remote to push to (default: %(default)s)")
+    ship.add_argument("--remote", help="git remote to push to (default: origin)")
     ship.add_argument(
         "--input", action="append", default=[], metavar="KEY=VALUE",
         help="workflow input for the dispatch, repeatable; model_type=RAT unless given",
@@ -96,7 +96,7 @@ def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
     ship.add_argument("--allow-dirty", action="store_true", help="allow uncommitted changes in the files the patch touches")
 
 
-SHIP_ONLY_OPTIONS = ("branch", "repo", "api_url", "watch", "input", "allow_dirty")
+SHIP_ONLY_OPTIONS = ("branch", "remote", "repo", "api_url", "watch", "input", "allow_dirty")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from patcher.cst_walk import statements
 from patcher.errors import InputError
 from patcher.python_source import code_of, dotted_name
 
@@ -142,20 +143,11 @@ def _module_list_calls(statement: cst.CSTNode) -> list[cst.Call]:
             if isinstance(value, cst.Call) and (dotted_name(value.func) or "").split(".")[-1] == "ModuleList":
                 calls.append(value)
     elif isinstance(statement, cst.BaseCompoundStatement):
-        for child in _nested_statements(statement):
-            calls.extend(_module_list_calls(child))
+        # The walk yields nested statements at every depth, so only simple statements are read here.
+        for child in statements(statement):
+            if isinstance(child, cst.SimpleStatementLine):
+                calls.extend(_module_list_calls(child))
     return calls
-
-
-def _nested_statements(statement: cst.BaseCompoundStatement) -> list[cst.CSTNode]:
-    nested = list(getattr(statement.body, "body", ()))
-    for attribute in ("orelse", "finalbody"):
-        branch = getattr(statement, attribute, None)
-        if branch is not None:
-            nested.append(branch) if isinstance(branch, cst.If) else nested.extend(getattr(branch.body, "body", ()))
-    for handler in getattr(statement, "handlers", ()):
-        nested.extend(handler.body.body)
-    return nested
 
 
 def _comprehension_call(module_list: cst.Call) -> cst.Call | None:
@@ -204,7 +196,7 @@ def _check_block_constructor(block: cst.ClassDef, shown_as: str) -> None:
 
 def _assigns_self_mlp(statement: cst.CSTNode) -> bool:
     if isinstance(statement, cst.BaseCompoundStatement):
-        return any(_assigns_self_mlp(child) for child in _nested_statements(statement))
+        return any(_assigns_self_mlp(child) for child in statements(statement) if isinstance(child, cst.SimpleStatementLine))
     if not isinstance(statement, cst.SimpleStatementLine):
         return False
     return any(

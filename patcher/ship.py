@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from patcher import credentials, dispatch_inputs, git_step, github_step, run_watch, ship_inputs
 from patcher.errors import EXIT_OK, EXIT_OUTSIDE_FAILURE, InputError
 
+DEFAULT_REMOTE = "origin"
+
 log = logging.getLogger("patcher.ship")
 
 POLL_SECONDS_VARIABLE = "PATCHER_POLL_SECONDS"
@@ -90,14 +92,15 @@ def prepare(arguments, planned) -> Shipment:
     """Derive the shipment from the arguments, raising InputError for anything that cannot work."""
     repository = git_step.open_repository(Path(arguments.target))
     git_step.check_identity(repository)
-    remote_url = git_step.remote_url(repository, arguments.remote)
+    remote = arguments.remote or DEFAULT_REMOTE
+    remote_url = git_step.remote_url(repository, remote)
     branch = git_step.plan_branch(repository, arguments.branch)
 
     dispatch = None
     if arguments.dispatch:
         dispatch = prepare_dispatch(arguments, planned, remote_url)
     token = dispatch.token if dispatch else credentials.optional_token()
-    return Shipment(repository, branch, arguments.remote, token, dispatch)
+    return Shipment(repository, branch, remote, token, dispatch)
 
 
 def prepare_dispatch(arguments, planned, remote_url: str) -> Dispatch:

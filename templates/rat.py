@@ -12,7 +12,6 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from patcher.templates.target_block import TargetBlock
 

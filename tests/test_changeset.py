@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from patcher import changeset
 from patcher.changeset import ChangeSet, FileChange, unified_diff, validate_python
 from patcher.errors import InputError
 
@@ -104,3 +105,28 @@ def test_python_validation_rejects_code_error_libcst_parses():
     """`return` outside a function parses in every grammar, so no newer Python would accept it."""
     with pytest.raises(InputError, match="'return' outside function"):
         validate_python("x = 1\nreturn x\n", "model.py")
+
+
+def test_failed_staging_leaves_no_temporary_file(tmp_path: Path, monkeypatch):
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_text("a = 1\n")
+    second.write_text("b = 1\n")
+    changes = ChangeSet()
+    changes.add(change(first, "a = 2\n"))
+    changes.add(change(second, "b = 2\n"))
+    real_stage = changeset._stage
+    calls = []
+
+    def failing_stage(file_change):
+        calls.append(file_change)
+        if len(calls) == 2:
+            raise OSError("no space left on device")
+        return real_stage(file_change)
+
+    monkeypatch.setattr(changeset, "_stage", failing_stage)
+
+    with pytest.raises(OSError, match="no space left"):
+        changes.write()
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["first.py", "second.py"]
+    assert first.read_text() == "a = 1\n"

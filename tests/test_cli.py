@@ -136,6 +136,7 @@ IGNORED_SHIP_OPTIONS = {
     "branch without push": (["--branch", "x"], "--branch only apply with --push or --dispatch"),
     "input without push": (["--input", "model_type=RAT"], "--input only apply with --push or --dispatch"),
     "push with dry run": (["--dry-run", "--push"], "--dry-run writes nothing"),
+    "remote without push": (["--remote", "upstream"], "--remote only apply with --push or --dispatch"),
 }
 
 
@@ -243,3 +244,28 @@ def test_check_rejects_bad_input_with_2(sample_target: Path):
     result = run_patcher("check", sample_target)
 
     assert_rejected(result, "syntax error")
+
+
+def test_match_statement_in_model_file(sample_target: Path):
+    """A `match` statement anywhere in the model's methods must not break the structural search."""
+    model = sample_target / MODEL
+    model.write_text(model.read_text() + "\n\nclass Router:\n    def route(self, kind):\n        match kind:\n            case 'a':\n                return 1\n            case _:\n                return 2\n")
+
+    result = run_patcher("apply", sample_target, "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    assert "+class RATBlock(NanEchoBlock):" in result.stdout
+
+
+def test_block_list_inside_if_is_found_once(sample_target: Path):
+    model = sample_target / MODEL
+    text = model.read_text().replace(
+        "        self.blocks = nn.ModuleList([\n            NanEchoBlock(config, i) for i in range(config.n_layer)\n        ])\n",
+        "        if config.n_layer > 0:\n            if True:\n                self.blocks = nn.ModuleList([\n                    NanEchoBlock(config, i) for i in range(config.n_layer)\n                ])\n",
+    )
+    model.write_text(text)
+
+    result = run_patcher("apply", sample_target, "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    assert '(RATBlock if config.model_type == "RAT" else NanEchoBlock)(config, i)' in result.stdout
