@@ -6,7 +6,7 @@ import contextlib
 import gc
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,12 +26,11 @@ class Options:
     force: bool = False
     model_file: Path | None = None
     workflow_file: Path | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class FilePatch:
-    """One patch and how it finds its file; `locate` returns None when the target has no such file."""
+    """One patch and how it finds its file; `locate` raises InputError when the target has no such file."""
 
     name: str
     locate: Callable[[Options], Path]

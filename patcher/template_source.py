@@ -10,12 +10,11 @@ from pathlib import Path
 
 import libcst as cst
 
-from patcher.python_source import defined_name, import_bindings, is_import
+from patcher.python_source import import_bindings, is_import
 
 STAND_IN_MODULE = "patcher.templates.target_block"
 STAND_IN_BLOCK = "TargetBlock"
 SETTINGS_CLASS = "ReservoirSettings"
-RAT_BLOCK = "RATBlock"
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,6 @@ class Template:
     definitions: tuple[cst.BaseCompoundStatement | cst.SimpleStatementLine, ...]
     fields: tuple[cst.SimpleStatementLine, ...]
     post_init: cst.FunctionDef
-
-    @property
-    def definition_names(self) -> tuple[str, ...]:
-        return tuple(defined_name(statement) for statement in self.definitions)
 
 
 @functools.lru_cache(maxsize=4)
