@@ -149,10 +149,10 @@ def options_from(arguments: argparse.Namespace, force: bool = False):
 
 
 def run_apply(arguments: argparse.Namespace) -> int:
-    from patcher.plan import plan
+    from patcher.plan import plan, plan_conflicts
 
     changes, planned = plan(options_from(arguments, force=arguments.force))
-    conflicts = [(item.change.relative, part) for item in planned for part in item.result.conflicts]
+    conflicts = plan_conflicts(planned)
     if conflicts:
         for relative, part in conflicts:
             print(f"{relative}: {part.describe()}", file=sys.stderr)
@@ -180,10 +180,10 @@ def run_apply(arguments: argparse.Namespace) -> int:
 
 
 def run_check(arguments: argparse.Namespace) -> int:
-    from patcher.plan import plan
+    from patcher.plan import plan, plan_conflicts
 
     changes, planned = plan(options_from(arguments))
-    conflicts = [(item.change.relative, part) for item in planned for part in item.result.conflicts]
+    conflicts = plan_conflicts(planned)
     for relative, part in conflicts:
         print(f"{relative}: {part.describe()}", file=sys.stderr)
     if conflicts:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from patcher.errors import InputError
+from patcher.templates.settings import MODEL_TYPES
 from patcher.parts import Part, Status
 from patcher.yaml_text import (
     ALIAS,
@@ -29,8 +30,7 @@ from patcher.yaml_text import (
 
 MODEL_TYPE = "model_type"
 DATA_DIR = "data_dir"
-MODEL_TYPES = ("NanEcho", "RAT")
-DEFAULT_MODEL_TYPE = "NanEcho"
+DEFAULT_MODEL_TYPE = MODEL_TYPES[0]
 DISPATCH = "workflow_dispatch"
 
 # GitHub accepts at most 25 workflow_dispatch inputs. actionlint 1.14.0 (the

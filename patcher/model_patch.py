@@ -23,6 +23,7 @@ from patcher.python_source import (
     code_of,
     defined_name,
     import_bindings,
+    is_docstring,
     is_import,
     parse_python,
     same_meaning,
@@ -127,7 +128,7 @@ def _patch_fields(statements: list, template: Template, force: bool) -> tuple[li
 
     if missing:
         last_field = max(existing.values(), default=-1)
-        new_fields = [_leading_blank(missing[0], 1)] + list(missing[1:])
+        new_fields = [with_blank_lines(missing[0], 1)] + list(missing[1:])
         statements[last_field + 1 : last_field + 1] = new_fields
 
     if not missing and not different:
@@ -147,7 +148,7 @@ def _patch_check(statements: list, template: Template, force: bool) -> tuple[lis
     )
     if position is None:
         last_field = max(_field_index(statements).values(), default=-1)
-        statements.insert(last_field + 1, _leading_blank(template.post_init, 1))
+        statements.insert(last_field + 1, with_blank_lines(template.post_init, 1))
         return statements, Part(MODEL_TYPE_CHECK, Status.ADDED, "new __post_init__")
 
     post_init = statements[position]
@@ -163,7 +164,7 @@ def _patch_check(statements: list, template: Template, force: bool) -> tuple[lis
         body[previous] = _bare(check).with_changes(leading_lines=body[previous].leading_lines)
         status = Status.REPLACED if status is Status.CONFLICT else status
     else:
-        body.insert(_after_docstring(body), _bare(check))
+        body.insert(1 if body and is_docstring(body[0]) else 0, _bare(check))
         status = Status.ADDED
 
     statements[position] = post_init.with_changes(body=post_init.body.with_changes(body=body))
@@ -191,8 +192,9 @@ def _patch_rat_classes(body: list, shape: ModelShape, template: Template, force:
         return body, Part(RAT_CLASSES, Status.APPLIED)
 
     # Code an earlier patcher version wrote is updated; anything else differing was edited by hand.
-    outdated = bool(leftovers) or any(_is_earlier(body[present[name]], shape) for name in edited)
-    hand_edited = [name for name in edited if not _is_earlier(body[present[name]], shape)]
+    earlier = {name: _is_earlier(body[present[name]], shape) for name in edited}
+    outdated = bool(leftovers) or any(earlier.values())
+    hand_edited = [name for name, is_earlier in earlier.items() if not is_earlier]
     if (hand_edited or not outdated) and not force:
         detail = f"edited: {', '.join(hand_edited)}" if hand_edited else f"missing: {', '.join(missing)}"
         return body, Part(RAT_CLASSES, Status.CONFLICT, detail)
@@ -303,7 +305,7 @@ def _bound_name(alias: cst.ImportAlias) -> str:
 def _insert_first(module: cst.Module, statements: list) -> cst.Module:
     """Insert statements before the first one, after a module docstring, keeping the header's comment on its statement."""
     body = list(module.body)
-    position = 1 if body and _is_docstring(body[0]) else 0
+    position = 1 if body and is_docstring(body[0]) else 0
     if position == 0 and body:
         header, attached = _split_header(list(module.header))
         body[0] = body[0].with_changes(leading_lines=attached + list(body[0].leading_lines))
@@ -334,19 +336,3 @@ def _import_names(statements: list) -> str:
 
 def _bare(statement: cst.CSTNode) -> cst.CSTNode:
     return statement.with_changes(leading_lines=())
-
-
-def _leading_blank(statement: cst.CSTNode, count: int) -> cst.CSTNode:
-    return with_blank_lines(statement, count)
-
-
-def _after_docstring(body: list) -> int:
-    return 1 if body and _is_docstring(body[0]) else 0
-
-
-def _is_docstring(statement: cst.CSTNode) -> bool:
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and isinstance(statement.body[0], cst.Expr)
-        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )

@@ -12,7 +12,7 @@ from typing import Callable
 
 from patcher.changeset import ChangeSet, FileChange, Validator
 from patcher.errors import InputError
-from patcher.parts import PatchResult
+from patcher.parts import Part, PatchResult
 from patcher.textio import read_text
 
 log = logging.getLogger("patcher")
@@ -95,6 +95,11 @@ def cyclic_collector_paused():
         yield
     finally:
         gc.enable()
+
+
+def plan_conflicts(planned: list[PlannedFile]) -> list[tuple[str, Part]]:
+    """Return every conflicting part of a plan, with the path of its file."""
+    return [(item.change.relative, part) for item in planned for part in item.result.conflicts]
 
 
 def check_target_folder(target: Path) -> None:

@@ -118,6 +118,16 @@ def defined_name(statement: cst.CSTNode) -> str | None:
     return None
 
 
+def is_docstring(statement: cst.CSTNode) -> bool:
+    """Tell whether a statement is a bare string literal, as a module, class or function docstring is."""
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
 def with_blank_lines(statement: cst.CSTNode, count: int) -> cst.CSTNode:
     """Give a statement exactly `count` blank lines above it, keeping the comments that lead it."""
     comments = list(statement.leading_lines)

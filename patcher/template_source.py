@@ -10,7 +10,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from patcher.python_source import import_bindings, is_import
+from patcher.python_source import import_bindings, is_docstring, is_import
 
 STAND_IN_MODULE = "patcher.templates.target_block"
 STAND_IN_BLOCK = "TargetBlock"
@@ -37,7 +37,7 @@ def load_template(directory: Path | None = None, block_name: str = STAND_IN_BLOC
     rat = cst.parse_module(rat_source)
     settings = cst.parse_module(_read("settings.py", directory))
     imports = tuple(statement for statement in rat.body if is_import(statement) and not _imports_stand_in(statement))
-    definitions = tuple(statement for statement in rat.body if not is_import(statement) and not _is_docstring(statement))
+    definitions = tuple(statement for statement in rat.body if not is_import(statement) and not is_docstring(statement))
     settings_class = next(
         statement
         for statement in settings.body
@@ -64,12 +64,3 @@ def _read(name: str, directory: Path | None) -> str:
 
 def _imports_stand_in(statement: cst.SimpleStatementLine) -> bool:
     return any(target.startswith(STAND_IN_MODULE + ".") for target in import_bindings(statement).values())
-
-
-def _is_docstring(statement: cst.CSTNode) -> bool:
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and len(statement.body) == 1
-        and isinstance(statement.body[0], cst.Expr)
-        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )

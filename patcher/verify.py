@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patcher.errors import EXIT_OK, EXIT_OUTSIDE_FAILURE, InputError
-from patcher.plan import Options, check_target_folder, plan
+from patcher.plan import Options, check_target_folder, plan, plan_conflicts
 from patcher.verify_data import Dataset, build_dataset, declared_vocab_size, find_tokenizer, usable_data_folder
 
 log = logging.getLogger("patcher.verify")
@@ -90,7 +90,7 @@ def patched_copy(target: Path, copy: Path, arguments: argparse.Namespace) -> Pat
     shutil.copytree(target, copy, ignore=shutil.ignore_patterns(*NOT_COPIED), symlinks=True)
     options = Options(target=copy, model_file=arguments.model_file, workflow_file=arguments.workflow_file)
     changes, planned = plan(options)
-    conflicts = [(item.change.relative, part) for item in planned for part in item.result.conflicts]
+    conflicts = plan_conflicts(planned)
     if conflicts:
         relative, part = conflicts[0]
         raise InputError(relative, f"{part.describe()}; resolve it with `patcher apply --force` or by hand, "
