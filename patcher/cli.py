@@ -1,7 +1,7 @@
 """The command line: `apply`, `check` and the options they share.
 
 This module imports only the standard library and the patch modules, so that
-`apply`, `apply --dry-run` and `check` stay fast; torch, GitPython and PyGithub
+`apply`, `apply --dry-run` and `check` stay fast. Torch, GitPython and PyGithub
 load only in the commands that need them.
 """
 
@@ -127,11 +127,11 @@ def main(argv: list[str] | None = None) -> int:
 def check_ship_options(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
     """Reject ship options that would be silently ignored; argparse exits with status 2."""
     shipping = arguments.push or arguments.dispatch
-    given = [name for name in SHIP_ONLY_OPTIONS if getattr(arguments, name) not in (None, False, [])]
+    unused = [name for name in SHIP_ONLY_OPTIONS if getattr(arguments, name) not in (None, False, [])]
     if arguments.dispatch is False and arguments.watch:
         parser.error("--watch follows a dispatched run: add --dispatch")
-    if given and not shipping:
-        options = ", ".join("--" + name.replace("_", "-") for name in given)
+    if unused and not shipping:
+        options = ", ".join("--" + name.replace("_", "-") for name in unused)
         parser.error(f"{options} only apply with --push or --dispatch")
     if shipping and arguments.dry_run:
         parser.error("--dry-run writes nothing, so it cannot commit or push: drop --push/--dispatch to see the diff")

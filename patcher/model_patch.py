@@ -1,9 +1,10 @@
 """Insert the Reservoir-Augmented Transformer into the target's model file with LibCST.
 
-Four parts, each checked for presence before it is added: the RAT classes
-right after the block class (with any import they need), the reservoir fields
-of the config dataclass, the `model_type` check in its `__post_init__`, and the
-one expression that picks the block class when the model builds its blocks.
+The patch has five parts, and each is checked for presence before it is added.
+They are the imports the RAT classes need, the reservoir fields of the config
+dataclass, the `model_type` check in its `__post_init__`, the RAT classes right
+after the block class, and the one expression that picks the block class when
+the model builds its blocks.
 """
 
 from __future__ import annotations
@@ -175,18 +176,18 @@ def _patch_check(statements: list, template: Template, force: bool) -> tuple[lis
 
 
 def _patch_rat_classes(body: list, shape: ModelShape, template: Template, force: bool) -> tuple[list, Part]:
-    wanted = list(template.definitions)
-    names = [defined_name(statement) for statement in wanted]
+    expected = list(template.definitions)
+    names = [defined_name(statement) for statement in expected]
     present = {defined_name(statement): index for index, statement in enumerate(body) if defined_name(statement) in names}
     leftovers = _earlier_definitions(body, shape, set(names))
 
     if not present and not leftovers:
         gap = blank_lines_above(body[shape.block_index]) or 2
-        inserted = [with_blank_lines(statement, gap) for statement in wanted]
+        inserted = [with_blank_lines(statement, gap) for statement in expected]
         position = shape.block_index + 1
         return body[:position] + inserted + body[position:], Part(RAT_CLASSES, Status.ADDED, ", ".join(names))
 
-    edited = [name for name, statement in zip(names, wanted) if name in present and not same_meaning(body[present[name]], statement)]
+    edited = [name for name, statement in zip(names, expected) if name in present and not same_meaning(body[present[name]], statement)]
     missing = [name for name in names if name not in present]
     if not edited and not missing and not leftovers:
         return body, Part(RAT_CLASSES, Status.APPLIED)
@@ -201,7 +202,7 @@ def _patch_rat_classes(body: list, shape: ModelShape, template: Template, force:
 
     positions = {**present, **leftovers}
     status = Status.REPLACED if hand_edited or not outdated else Status.UPDATED
-    return _replace_definitions(body, positions, wanted), Part(RAT_CLASSES, status)
+    return _replace_definitions(body, positions, expected), Part(RAT_CLASSES, status)
 
 
 def _earlier_definitions(body: list, shape: ModelShape, current_names: set[str]) -> dict[str, int]:
@@ -218,28 +219,28 @@ def _is_earlier(statement: cst.CSTNode, shape: ModelShape) -> bool:
     return template_history.is_earlier_version(code_of(with_blank_lines(statement, 0)), shape.block_name)
 
 
-def _replace_definitions(body: list, present: dict[str, int], wanted: list) -> list:
+def _replace_definitions(body: list, present: dict[str, int], expected: list) -> list:
     """Put this version's definitions where the first old one was, keeping that one's blank lines."""
     first = min(present.values())
     gap = blank_lines_above(body[first]) or 2
-    kept = [statement for index, statement in enumerate(body) if index not in present.values()]
+    remaining = [statement for index, statement in enumerate(body) if index not in present.values()]
     position = first - sum(1 for index in present.values() if index < first)
-    return kept[:position] + [with_blank_lines(statement, gap) for statement in wanted] + kept[position:]
+    return remaining[:position] + [with_blank_lines(statement, gap) for statement in expected] + remaining[position:]
 
 
 # --- the block selection ------------------------------------------------------------------------------
 
 
 def _patch_block_selection(model: cst.ClassDef, shape: ModelShape, force: bool) -> tuple[cst.ClassDef, Part]:
-    wanted = cst.parse_expression(f'({RAT_BLOCK} if {shape.config_argument}.model_type == "RAT" else {shape.block_name})')
+    expected = cst.parse_expression(f'({RAT_BLOCK} if {shape.config_argument}.model_type == "RAT" else {shape.block_name})')
     current = shape.block_call.func
     if isinstance(current, cst.Name):
-        return _replace_in_method(model, shape, current, wanted), Part(BLOCK_SELECTION, Status.ADDED)
-    if same_meaning(current, wanted):
+        return _replace_in_method(model, shape, current, expected), Part(BLOCK_SELECTION, Status.ADDED)
+    if same_meaning(current, expected):
         return model, Part(BLOCK_SELECTION, Status.APPLIED)
     if not force:
-        return model, Part(BLOCK_SELECTION, Status.CONFLICT, f"the block list calls `{code_of(current)}`, expected `{code_of(wanted)}`")
-    return _replace_in_method(model, shape, current, wanted), Part(BLOCK_SELECTION, Status.REPLACED)
+        return model, Part(BLOCK_SELECTION, Status.CONFLICT, f"the block list calls `{code_of(current)}`, expected `{code_of(expected)}`")
+    return _replace_in_method(model, shape, current, expected), Part(BLOCK_SELECTION, Status.REPLACED)
 
 
 def _replace_in_method(model: cst.ClassDef, shape: ModelShape, old: cst.CSTNode, new: cst.CSTNode) -> cst.ClassDef:

@@ -1,10 +1,10 @@
 """Find, by structure, the parts of a model file the model patch edits.
 
-The config is the `@dataclass` class with an `n_embd` field; the blocks are
+The config is the `@dataclass` class with an `n_embd` field. The blocks are
 built by `nn.ModuleList([...])` from a comprehension that calls a class of the
 same file, and that class is the block. Nothing depends on names or line
-numbers, so the patch survives upstream edits; when something is missing, the
-error says what was looked for and what was found instead.
+numbers, so the patch survives upstream edits. When something is missing, the
+error names what was looked for and what was found instead.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ class Part:
 class PatchResult:
     """The new text of one file and the status of every part the patch looked at.
 
-    When any part is a conflict, `new_text` holds only the changes that do not
-    conflict; the caller must not write it unless the user forced the patch.
+    When any part is a conflict, `new_text` contains only the changes that do
+    not conflict, and the caller must not write it unless the user forced the patch.
     """
 
     new_text: str

@@ -1,8 +1,8 @@
 """Recognise RAT code written by an earlier version of the patcher, so that `apply` updates it.
 
 A part that matches an earlier version of the templates is outdated, not a
-conflict: nobody edited it by hand, the patcher wrote it. `template_history.json`
-holds the digest of every definition, field and statement that an earlier
+conflict, because the patcher wrote it and no one edited it since. `template_history.json`
+contains the digest of every definition, field and statement that an earlier
 committed version of the templates inserted, and the names those versions
 defined; `scripts/record_template_history.py` writes it from the git history.
 Digests compare the Python AST, so formatting and comments do not count.

@@ -73,12 +73,12 @@ def test_force_replaces_conflicting_part(sample_target: Path):
     model = sample_target / MODEL
     model.write_text(model.read_text().replace("reservoir_units: int = ", "reservoir_units: int = 7 + "))
 
-    refused = run_patcher("apply", sample_target)
+    rejected = run_patcher("apply", sample_target)
     forced = run_patcher("apply", sample_target, "--force")
 
-    assert refused.returncode == 2
-    assert "config fields: conflict" in refused.stderr
-    assert "--force" in refused.stderr
+    assert rejected.returncode == 2
+    assert "config fields: conflict" in rejected.stderr
+    assert "--force" in rejected.stderr
     assert forced.returncode == 0, forced.stderr
     assert "config fields: replaced" in forced.stdout
     assert "7 + " not in model.read_text()
